@@ -1,0 +1,167 @@
+"""Conventions every ``deblurkit`` command shares: options, errors, warnings, progress.
+
+- Options ``--quiet``, ``--seed``, ``--device``, ``--overwrite`` are defined once here as
+  ``Annotated`` types and reused by every command.
+- A :class:`~deblurkit.errors.DeblurkitError` (or a bad-parameter error) ends the command with one
+  ``error:`` line on stderr and exit status 1; an unexpected exception gives one
+  ``internal error:`` line (set ``DEBLURKIT_DEBUG=1`` for the traceback). Commands that are not
+  built yet exit with status 2.
+- :class:`~deblurkit.errors.DeblurkitWarning` is printed as one ``warning:`` line unless ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+import sys
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperGroup
+
+from deblurkit.errors import DeblurkitError, DeblurkitWarning
+
+#: stderr console for messages and progress (stdout stays clean for pipes).
+console = Console(stderr=True, highlight=False)
+EXIT_NOT_BUILT = 2
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or warnings; errors only.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Random seed (same seed, same output on CPU).")]
+DeviceOpt = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", help="Where to compute.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Redo work whose outputs already exist.")]
+
+
+class _State:
+    quiet = False
+
+
+def setup(quiet: bool) -> None:
+    """Apply ``--quiet`` for this command (progress and warnings hidden)."""
+    _State.quiet = quiet
+    warnings.simplefilter("ignore" if quiet else "default", DeblurkitWarning)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    if issubclass(category, DeblurkitWarning):
+        console.print("[yellow]warning:[/] ", end="", markup=True, highlight=False)
+        console.print(" ".join(str(message).split()), markup=False, highlight=False, soft_wrap=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def info(message: str) -> None:
+    """Print a one-line status message on stderr unless ``--quiet``."""
+    if not _State.quiet:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    """Raise the one-line user error ``message`` (exit status 1)."""
+    raise DeblurkitError(message)
+
+
+def not_built(command: str, issue: str) -> None:
+    """End a command that is not built yet with one line and exit status 2."""
+    console.print(f"deblurkit {command}: not built yet ({issue})", markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_NOT_BUILT)
+
+
+def existing_outputs(paths: list[Path], overwrite: bool) -> bool:
+    """Whether a job can be skipped: all its outputs exist and ``--overwrite`` was not given."""
+    return not overwrite and all(Path(p).exists() for p in paths)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, quiet: bool | None = None) -> Iterator:
+    """A Rich progress bar (steps, extra fields such as the loss, elapsed time, ETA).
+
+    Yields a function ``advance(n=1, **fields)``; fields are shown after the bar (e.g. ``loss=``).
+    Hidden when ``--quiet``.
+    """
+    hidden = _State.quiet if quiet is None else quiet
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, disable=hidden, transient=False) as progress:
+        task = progress.add_task(description, total=total, extra="")
+
+        def advance(n: int = 1, completed: int | None = None, **fields) -> None:
+            extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+            if completed is not None:
+                progress.update(task, completed=completed, extra=extra)
+            else:
+                progress.update(task, advance=n, extra=extra)
+
+        yield advance
+
+
+def _error_line(label: str, message: str) -> None:
+    """Print ``label: message`` as exactly one line on stderr."""
+    one_line = " ".join(str(message).split())
+    console.print(f"[red]{label}:[/] ", end="", markup=True, highlight=False)
+    console.print(one_line, markup=False, highlight=False, soft_wrap=True)
+
+
+class DeblurkitGroup(TyperGroup):
+    """Typer group that turns user errors into one line and a non-zero exit status."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001, ANN201
+        """Like click's ``main``, but usage errors are one ``error:`` line (exit status 2)."""
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as e:  # usage errors (bad option values, missing arguments)
+            if not standalone_mode:
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":
+                console.print(e.format_message(), markup=False, soft_wrap=True)
+                sys.exit(0)
+            _error_line("error", e.format_message())
+            sys.exit(getattr(e, "exit_code", 2))
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            console.print("aborted", markup=False)
+            sys.exit(1)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
+    def invoke(self, ctx: typer.Context):  # noqa: ANN201
+        """Run the sub-command; map errors to one-line messages (see module doc)."""
+        warnings.showwarning = _show_warning
+        try:
+            return super().invoke(ctx)
+        except DeblurkitError as e:
+            _error_line("error", str(e))
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KeyboardInterrupt:
+            console.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("DEBLURKIT_DEBUG"):
+                raise
+            _error_line("internal error", f"{type(e).__name__}: {e} (set DEBLURKIT_DEBUG=1 for the traceback)")
+            raise typer.Exit(1) from None

@@ -1,0 +1,34 @@
+"""Shared test helpers: a CLI runner that goes through the real entry point's error handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from deblurkit.cli import app
+
+
+class Result:
+    """Exit code and combined output of one CLI call."""
+
+    def __init__(self, code: int, output: str) -> None:
+        self.code, self.output = code, output
+
+
+@pytest.fixture
+def cli():
+    """Run ``deblurkit ARGS...`` in-process; returns a :class:`Result`."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        res = runner.invoke(app, [str(a) for a in args])
+        return Result(res.exit_code, res.output)
+
+    return run
+
+
+@pytest.fixture
+def rng():
+    """A seeded NumPy generator."""
+    return np.random.default_rng(1234)
