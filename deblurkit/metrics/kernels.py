@@ -20,7 +20,8 @@ import torch
 
 
 def _as_batch(k) -> torch.Tensor:  # noqa: ANN001
-    t = torch.as_tensor(np.asarray(k) if not isinstance(k, torch.Tensor) else k, dtype=torch.float64)
+    t = k if isinstance(k, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(k))
+    t = t.to(torch.float64)
     if t.ndim == 2:
         t = t[None]
     if t.ndim == 4 and t.shape[1] == 1:
