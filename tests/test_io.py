@@ -187,3 +187,16 @@ def test_no_warning_for_plain_images(tmp_path, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_image(tmp_path / "g.png")
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    from deblurkit.io import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"abc")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644

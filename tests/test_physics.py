@@ -138,3 +138,17 @@ def test_operator_class_and_errors():
         blur(torch.rand(8, 8), torch.ones(3, 3))
     with pytest.raises(ValueError):
         blur(torch.rand(2, 1, 8, 8), torch.ones(3, 1, 3, 3))
+
+
+def test_fast_fft_size_is_minimal_5_smooth():
+    from deblurkit.physics.functional import fast_fft_size
+
+    def smooth(m: int) -> bool:
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 300):
+        m = fast_fft_size(n)
+        assert m >= n and smooth(m) and not any(smooth(j) for j in range(n, m))

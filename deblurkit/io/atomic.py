@@ -41,6 +41,13 @@ def check_not_input(dest: PathLike, protect: Iterable[PathLike] = ()) -> None:
             raise DeblurkitError(f"refusing to overwrite the input file {p}")
 
 
+def _default_mode() -> int:
+    """Permission bits a newly created file gets under the current umask (``mkstemp`` uses 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(dest: PathLike, data: bytes, protect: Iterable[PathLike] = ()) -> Path:
     """Write ``data`` to ``dest`` atomically (temporary file in the same folder, then rename).
 
@@ -69,6 +76,7 @@ def atomic_write_bytes(dest: PathLike, data: bytes, protect: Iterable[PathLike] 
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, dest)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
