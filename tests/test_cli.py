@@ -13,7 +13,7 @@ from deblurkit import __version__
 from deblurkit.cli import PLANNED
 from deblurkit.io import read_image, read_kernel
 
-COMMANDS = ["synth-kernels", "blur", "example", "train-kernel-gan", "train-initializer", "deblur", "deblur-nonuniform", "eval"]
+COMMANDS = ["synth-kernels", "blur", "example", "train-kernel-gan", "kernel-prior-report", "train-initializer", "deblur", "deblur-nonuniform", "eval", "bench"]
 
 
 def test_top_level_help_lists_every_command(cli):

@@ -10,10 +10,15 @@ from typing import Annotated
 import typer
 
 from deblurkit import __version__
+from deblurkit.cli.bench import bench
 from deblurkit.cli.blur import blur
 from deblurkit.cli.common import DeblurkitGroup, not_built
+from deblurkit.cli.eval import eval_command
 from deblurkit.cli.example import example
+from deblurkit.cli.initializer import estimate_kernel_cmd, initializer_report_cmd, train_initializer_cmd
+from deblurkit.cli.kernel_prior import kernel_prior_report_cmd
 from deblurkit.cli.synth import synth_kernels
+from deblurkit.cli.train_gan import train_kernel_gan_cmd
 
 app = typer.Typer(
     name="deblurkit",
@@ -44,14 +49,18 @@ def _root(
 app.command("synth-kernels")(synth_kernels)
 app.command("blur")(blur)
 app.command("example")(example)
+app.command("eval")(eval_command)
+app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(bench)
+app.command("train-kernel-gan")(train_kernel_gan_cmd)
+app.command("kernel-prior-report")(kernel_prior_report_cmd)
+app.command("train-initializer")(train_initializer_cmd)
+app.command("estimate-kernel")(estimate_kernel_cmd)
+app.command("initializer-report")(initializer_report_cmd)
 
 #: Commands announced in ``--help`` before they are built: name → (issue, one-line help).
 PLANNED = {
-    "train-kernel-gan": ("issue #3", "Train the DCGAN kernel generator (kernel prior)."),
-    "train-initializer": ("issue #4", "Train the kernel initializer by collaborative GAN inversion."),
     "deblur": ("issue #5", "Uniform blind deblurring (DIP-GLKM)."),
     "deblur-nonuniform": ("issue #7", "Spatially varying blind deblurring (SVOLA + GLKM)."),
-    "eval": ("issue #6", "Benchmark metrics and reports."),
 }
 
 

@@ -116,7 +116,7 @@ def progress_bar(description: str, total: int | None, quiet: bool | None = None)
         yield advance
 
 
-def _error_line(label: str, message: str) -> None:
+def error_line(label: str, message: str) -> None:
     """Print ``label: message`` as exactly one line on stderr."""
     one_line = " ".join(str(message).split())
     console.print(f"[red]{label}:[/] ", end="", markup=True, highlight=False)
@@ -136,7 +136,7 @@ class DeblurkitGroup(TyperGroup):
             if type(e).__name__ == "NoArgsIsHelpError":
                 console.print(e.format_message(), markup=False, soft_wrap=True)
                 sys.exit(0)
-            _error_line("error", e.format_message())
+            error_line("error", e.format_message())
             sys.exit(getattr(e, "exit_code", 2))
         except typer.Abort:
             if not standalone_mode:
@@ -153,7 +153,7 @@ class DeblurkitGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DeblurkitError as e:
-            _error_line("error", str(e))
+            error_line("error", str(e))
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
@@ -163,5 +163,29 @@ class DeblurkitGroup(TyperGroup):
         except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
             if os.environ.get("DEBLURKIT_DEBUG"):
                 raise
-            _error_line("internal error", f"{type(e).__name__}: {e} (set DEBLURKIT_DEBUG=1 for the traceback)")
+            error_line("internal error", f"{type(e).__name__}: {e} (set DEBLURKIT_DEBUG=1 for the traceback)")
             raise typer.Exit(1) from None
+
+
+def command_line(ctx: typer.Context, program: str = "deblurkit") -> str:
+    """The canonical command line of the running command, rebuilt from its parsed parameters.
+
+    Options left at their default are omitted; flags appear when set. Stored in weights'
+    metadata and run records so that a result says how to reproduce it.
+    """
+    import shlex
+
+    words = [program, ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or param.name in ("quiet", "overwrite", "resume"):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if param.param_type_name == "argument":
+            words += [str(v) for v in values]
+        elif getattr(param, "is_flag", False):
+            words.append(param.opts[0])
+        else:
+            for v in values:
+                words += [param.opts[0], str(v)]
+    return shlex.join(words)

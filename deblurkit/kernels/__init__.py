@@ -1,5 +1,5 @@
 """Motion-kernel synthesis (trajectory families, sub-pixel rendering)."""
 
-from deblurkit.kernels.synth import FAMILIES, SynthesisConfig, synthesize_kernels
+from deblurkit.kernels.synth import FAMILIES, TRAINING_FAMILIES, SynthesisConfig, synthesize_kernels, synthesize_training_set
 
-__all__ = ["FAMILIES", "SynthesisConfig", "synthesize_kernels"]
+__all__ = ["FAMILIES", "TRAINING_FAMILIES", "SynthesisConfig", "synthesize_kernels", "synthesize_training_set"]

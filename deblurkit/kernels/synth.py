@@ -117,3 +117,46 @@ def synthesize_kernels(cfg: SynthesisConfig, progress: Callable[[int], None] | N
             progress(done)
     info = {"config": asdict(cfg), **{k: np.concatenate(v) for k, v in per_kernel.items()}}
     return kernels, info
+
+
+#: Families accepted by :func:`synthesize_training_set` (``mix`` = half trajectory, half gp).
+TRAINING_FAMILIES = ("mix", *FAMILIES)
+
+
+def synthesize_training_set(
+    size: int, count: int, family: str = "mix", seed: int = 0, min_length: float = 3.0, max_length: float | None = None
+) -> tuple[np.ndarray, dict]:
+    """The synthetic kernel set the models train on: one family, or ``mix`` of two.
+
+    ``mix`` draws ``count // 2`` Boracchi–Foi ``trajectory`` kernels (seed ``seed``) and the rest
+    from the ``gp`` family (seed ``seed + 1``); the two families cover smooth sweeps and jerky,
+    unevenly exposed paths.
+
+    Args:
+        size: window side ``S`` in pixels.
+        count: number of kernels ``N ≥ 1``.
+        family: ``mix`` or a key of :data:`FAMILIES`.
+        seed: base seed.
+        min_length: shortest blur extent (pixels).
+        max_length: longest blur extent (pixels); ``None`` means ``S − 2``.
+
+    Returns:
+        ``((N, S, S) float32 kernels, description dict)`` — the description (source, family,
+        per-part settings) is what weights record as their training data.
+
+    Raises:
+        ValueError: an unknown family or settings :class:`SynthesisConfig` rejects.
+    """
+    if family not in TRAINING_FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}; choose one of {', '.join(TRAINING_FAMILIES)}")
+    parts = [("trajectory", count // 2, seed), ("gp", count - count // 2, seed + 1)] if family == "mix" else [
+        (family, count, seed)
+    ]
+    out, described = [], []
+    for fam, n, s in parts:
+        if n < 1:
+            continue
+        cfg = SynthesisConfig(fam, size, n, s, min_length=min_length, max_length=max_length)
+        out.append(synthesize_kernels(cfg)[0])
+        described.append({"family": fam, "count": n, "seed": s, "min_length": min_length, "max_length": cfg.resolved_max_length()})
+    return np.concatenate(out), {"source": "synthesis", "family": family, "parts": described}

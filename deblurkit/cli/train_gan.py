@@ -1,0 +1,232 @@
+"""``deblurkit train-kernel-gan``: train the DCGAN kernel generator (GLKM §IV-B).
+
+Thin layer: reads or synthesises the training kernels, calls
+:func:`deblurkit.train.kernel_gan.train_kernel_gan`, writes the weights
+(:func:`deblurkit.models.serialization.save_kernel_generator`). Under
+``torchrun --nproc_per_node N -m deblurkit train-kernel-gan ...`` the same command trains with
+DistributedDataParallel (gloo on the CPU, NCCL on CUDA); only rank 0 prints and writes.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+import typer
+
+from deblurkit.cli.common import (
+    console,
+    DeviceOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    existing_outputs,
+    info,
+    progress_bar,
+    setup,
+)
+from deblurkit.errors import DeblurkitError
+from deblurkit.io import read_kernel_set
+from deblurkit.kernels import SynthesisConfig, synthesize_kernels
+from deblurkit.models.kernel_gan import SIZES
+from deblurkit.models.serialization import save_kernel_generator
+from deblurkit.train.distributed import distributed
+from deblurkit.train.kernel_gan import GANTrainConfig, planned_steps, train_kernel_gan
+
+Family = Literal["mix", "trajectory", "gp"]
+
+
+def synth_training_kernels(
+    size: int, count: int, family: str, seed: int, min_length: float, max_length: float | None
+) -> tuple[np.ndarray, dict]:
+    """The synthetic training set: ``count`` kernels of one family, or half/half for ``"mix"``.
+
+    ``mix`` draws ``count // 2`` Boracchi–Foi ``trajectory`` kernels (seed ``seed``) and the rest
+    from the ``gp`` family (seed ``seed + 1``).
+
+    Returns:
+        ``((count, size, size) float32 kernels, description dict)``.
+
+    Raises:
+        DeblurkitError: settings that :class:`~deblurkit.kernels.SynthesisConfig` rejects.
+    """
+    parts = [("trajectory", count // 2, seed), ("gp", count - count // 2, seed + 1)] if family == "mix" else [
+        (family, count, seed)
+    ]
+    out, cfgs = [], []
+    for fam, n, s in parts:
+        if n < 1:
+            continue
+        try:
+            cfg = SynthesisConfig(fam, size, n, s, min_length=min_length, max_length=max_length)
+        except ValueError as e:
+            raise DeblurkitError(str(e)) from None
+        out.append(synthesize_kernels(cfg)[0])
+        cfgs.append({"family": fam, "count": n, "seed": s, "min_length": min_length, "max_length": cfg.resolved_max_length()})
+    return np.concatenate(out), {"source": "synthesis", "family": family, "parts": cfgs}
+
+
+def train_kernel_gan_cmd(
+    size: Annotated[int, typer.Option("--size", help="Kernel side S: 31, 45, 55, 65 or 75.")] = 31,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Weights file (.safetensors); default weights/kernel_gan_S.safetensors."),
+    ] = None,
+    kernels: Annotated[
+        Path | None, typer.Option("--kernels", help="Training kernels: .npz with 'kernels' (N, S, S) (synth-kernels).")
+    ] = None,
+    synth: Annotated[
+        int | None, typer.Option("--synth", min=1, help="Instead of --kernels: synthesise N training kernels.")
+    ] = None,
+    family: Annotated[Family, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
+    min_length: Annotated[float, typer.Option("--min-length", min=1.0, help="--synth: shortest blur (pixels).")] = 3.0,
+    max_length: Annotated[
+        float | None, typer.Option("--max-length", min=1.0, help="--synth: longest blur (pixels); default S − 2.")
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.")] = 20,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Global batch size (split over torchrun processes).")] = 128,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate (both networks).")] = 2e-4,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Stop after this many steps in total (smoke runs).")
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N steps as well as every epoch (0: epochs only).")
+    ] = 500,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Checkpoints and per-epoch sample grids; default OUTPUT without suffix + '.train/'."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --workdir.")] = False,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads per process (default: torch's choice).")
+    ] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the DCGAN kernel generator (BCE, Adam 2e-4) on synthesised or given kernels."""
+    if size not in SIZES:
+        raise DeblurkitError(f"no kernel-generator architecture for size {size}; choose one of {', '.join(map(str, SIZES))}")
+    if (kernels is None) == (synth is None):
+        raise DeblurkitError("give exactly one of --kernels FILE.npz or --synth N")
+    output = output or Path(f"weights/kernel_gan_{size}.safetensors")
+    if output.suffix != ".safetensors":
+        raise DeblurkitError(f"output must be a .safetensors file, got {output}")
+    workdir = workdir or output.with_suffix(".train")
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+    with distributed(device) as dist:
+        setup(quiet or not dist.is_main)
+        if existing_outputs([output], overwrite):
+            info(f"{output} exists; skipping (use --overwrite to redo)")
+            return
+        ckpt = workdir / "checkpoint.pt"
+        if ckpt.exists() and not resume and not overwrite:
+            raise DeblurkitError(f"{ckpt} exists from an earlier run; use --resume to continue it or --overwrite to start over")
+        if resume and not ckpt.exists():
+            raise DeblurkitError(f"--resume: no checkpoint at {ckpt}")
+
+        if kernels is not None:
+            data, _ = read_kernel_set(kernels)
+            if data.shape[1:] != (size, size):
+                raise DeblurkitError(f"{kernels}: kernels are {data.shape[1]}×{data.shape[2]}, but --size is {size}")
+            data_info = {"source": str(kernels), "count": int(len(data))}
+        else:
+            info(f"synthesising {synth} {family} kernels of {size}×{size} (seed {seed})")
+            data, data_info = synth_training_kernels(size, synth, family, seed, min_length, max_length)
+        cfg = GANTrainConfig(
+            size=size,
+            epochs=epochs,
+            batch=batch,
+            lr=lr,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+            max_steps=steps,
+        )
+        command = _command(size, output, kernels, synth, family, min_length, max_length, epochs, batch, lr, steps, seed)
+        if dist.world_size > 1:
+            command = f"torchrun --nproc_per_node {dist.world_size} -m deblurkit " + command.removeprefix("deblurkit ")
+        info(
+            f"training {size}×{size} kernel GAN on {len(data)} kernels: {epochs} epochs, batch {batch}, "
+            f"{dist.world_size} process(es) on {dist.device}"
+        )
+        started = time.perf_counter()
+        log_lines = not console.is_terminal
+        with progress_bar(f"kernel GAN {size}", total=planned_steps(len(data), cfg, dist.world_size)) as advance:
+
+            def on_step(ev) -> None:  # noqa: ANN001
+                advance(
+                    completed=ev.step,
+                    epoch=ev.epoch + 1,
+                    loss_d=ev.loss_d,
+                    loss_g=ev.loss_g,
+                    D_real=ev.d_real,
+                    D_fake=ev.d_fake,
+                )
+                if log_lines and (ev.step % 100 == 0 or ev.step == ev.total_steps):  # plain log lines when piped
+                    info(
+                        f"step {ev.step}/{ev.total_steps} epoch {ev.epoch + 1} loss_d={ev.loss_d:.4f} "
+                        f"loss_g={ev.loss_g:.4f} D_real={ev.d_real:.3f} D_fake={ev.d_fake:.3f} "
+                        f"t={time.perf_counter() - started:.0f}s"
+                    )
+
+            result = train_kernel_gan(data, cfg, workdir, dist=dist, resume=resume, progress=on_step)
+        if dist.is_main:
+            training = {
+                "data": data_info,
+                "num_kernels": int(len(data)),
+                "epochs": epochs,
+                "batch": batch,
+                "lr": lr,
+                "betas": [0.5, 0.999],
+                "seed": seed,
+                "steps": result.steps,
+                "wall_s": round(result.wall_s, 1),
+                "this_session_s": round(time.perf_counter() - started, 1),
+                "world_size": dist.world_size,
+                "device": str(dist.device),
+                "threads_per_process": torch.get_num_threads(),
+                "machine": f"{platform.machine()} {platform.system()}",
+                "final_epoch": result.history[-1] if result.history else {},
+            }
+            protect = [kernels] if kernels is not None else []
+            save_kernel_generator(output, result.generator, training_command=command, training=training, protect=protect)
+            info(f"wrote {output} ({result.steps} steps, {result.wall_s:.0f} s of training); samples in {workdir}/samples")
+
+
+def _command(
+    size: int,
+    output: Path,
+    kernels: Path | None,
+    synth: int | None,
+    family: str,
+    min_length: float,
+    max_length: float | None,
+    epochs: int,
+    batch: int,
+    lr: float,
+    steps: int | None,
+    seed: int,
+) -> str:
+    """The canonical command line of this training run (stored in the weights' metadata)."""
+    args = ["deblurkit", "train-kernel-gan", "--size", str(size)]
+    if kernels is not None:
+        args += ["--kernels", str(kernels)]
+    else:
+        args += ["--synth", str(synth), "--family", family, "--min-length", f"{min_length:g}"]
+        if max_length is not None:
+            args += ["--max-length", f"{max_length:g}"]
+    args += ["--epochs", str(epochs), "--batch", str(batch)]
+    if lr != 2e-4:
+        args += ["--lr", f"{lr:g}"]
+    if steps is not None:
+        args += ["--steps", str(steps)]
+    args += ["--seed", str(seed), "-o", str(output)]
+    return shlex.join(args)

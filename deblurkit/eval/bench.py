@@ -1,0 +1,170 @@
+"""Benchmark datasets on disk, and the one seam where ``bench`` calls the deblurring engine.
+
+Layouts (``deblurkit bench LAYOUT --data DIR``):
+
+``levin``
+    ``DIR/im<M>_kernel<N>_img.png`` blurry inputs, ``DIR/gt/im<M>.png`` ground truth,
+    ``DIR/gt/kernel<N>.png`` true kernels (as distributed with SelfDeblur). Protocol ``levin``.
+``lai``
+    ``DIR/blurry/<cat>_<MM>_kernel_<NN>.png``, ``DIR/gt/<cat>_<MM>.png``,
+    ``DIR/kernels/kernel_<NN>.png`` (optional). Protocol ``lai`` (Y channel).
+``folder``
+    ``DIR/*.png|jpg|...``: blurry photos without ground truth; no-reference metrics.
+
+A run folder holds ``deblurred/<key>.png`` and ``deblurred/<key>_kernel.npy`` (written by the
+deblurring step), the report ``report.csv|json|md``, the contact sheet ``sheet.png`` and
+``bench.json`` (the settings of the run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deblurkit.errors import DeblurkitError
+from deblurkit.eval.pairing import (
+    KERNEL_EXTENSIONS,
+    Pair,
+    compile_rule,
+    find_kernel,
+    natural_key,
+)
+from deblurkit.io import IMAGE_EXTENSIONS
+
+LAYOUTS = ("levin", "lai", "folder")
+#: Protocol used to evaluate each layout.
+LAYOUT_PROTOCOL = {"levin": "levin", "lai": "lai", "folder": "plain"}
+
+
+class DeblurNotBuilt(Exception):
+    """Raised by :func:`deblur_items` until the ``deblur`` command (issue #5) exists."""
+
+
+@dataclass(frozen=True)
+class BenchItem:
+    """One blurry input of a benchmark.
+
+    Attributes:
+        key: the input's stem (``im1_kernel3_img``); outputs are named after it.
+        blurry: the blurry input file.
+        gt: its ground-truth image, or ``None`` (``folder`` layout).
+        gt_kernel: its true kernel, or ``None``.
+        group: report group (Levin kernel, Lai category, or ``""``).
+    """
+
+    key: str
+    blurry: Path
+    gt: Path | None = None
+    gt_kernel: Path | None = None
+    group: str = ""
+
+
+def _images(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _find(folder: Path, stem: str, extensions: tuple[str, ...]) -> Path | None:
+    for ext in extensions:
+        p = folder / f"{stem}{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+def discover(layout: str, data: Path) -> list[BenchItem]:
+    """List the items of a dataset folder in one of the :data:`LAYOUTS` (module doc).
+
+    Args:
+        layout: ``levin``, ``lai`` or ``folder``.
+        data: the dataset folder.
+
+    Returns:
+        Items in natural order of their keys.
+
+    Raises:
+        DeblurkitError: unknown layout, missing folder, no input following the layout's names, or a
+            missing ground truth.
+    """
+    if layout not in LAYOUTS:
+        raise DeblurkitError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    if not data.is_dir():
+        raise DeblurkitError(f"--data: no such folder: {data}")
+    if layout == "folder":
+        items = [BenchItem(p.stem, p) for p in _images(data) if not p.stem.endswith("_kernel")]
+        if not items:
+            raise DeblurkitError(f"no images in {data}")
+        return items
+    blurry_dir = data if layout == "levin" else data / "blurry"
+    gt_dir = data / "gt"
+    kernel_dir = data / "gt" if layout == "levin" else data / "kernels"
+    for d, what in ((blurry_dir, "blurry inputs"), (gt_dir, "ground truth")):
+        if not d.is_dir():
+            raise DeblurkitError(f"{data} is not in the {layout} layout: no folder {d} ({what})")
+    pattern, group_field = compile_rule(layout)
+    items = []
+    for p in _images(blurry_dir):
+        m = pattern.fullmatch(p.stem)
+        if m is None:
+            continue
+        gt = _find(gt_dir, m["gt"], IMAGE_EXTENSIONS)
+        if gt is None:
+            raise DeblurkitError(f"no ground truth for {p.name}: expected {gt_dir / m['gt']}.png")
+        gk = _find(kernel_dir, m["kernel"], KERNEL_EXTENSIONS) if kernel_dir.is_dir() else None
+        items.append(BenchItem(p.stem, p, gt, gk, m[group_field] if group_field else ""))
+    if not items:
+        raise DeblurkitError(f"no blurry images with {layout} names in {blurry_dir}")
+    return items
+
+
+def deblur_items(items: list[BenchItem], out_dir: Path, options: list[str], overwrite: bool = False) -> None:
+    """Deblur every item into ``out_dir/<key>.png`` and ``out_dir/<key>_kernel.npy`` — THE seam to ``deblur``.
+
+    This is the only place where ``bench`` calls the deblurring engine; it is meant to use the
+    batch machinery of the ``deblur`` command (issue #5): one job per item, skipping items whose
+    outputs exist unless ``overwrite``, ``options`` being ``deblur``'s own command-line options.
+
+    Args:
+        items: the inputs.
+        out_dir: where the results go.
+        options: ``deblur`` options forwarded verbatim (e.g. ``["--prior", "dip"]``).
+        overwrite: redo finished items.
+
+    Raises:
+        DeblurNotBuilt: always, until issue #5 is built.
+    """
+    raise DeblurNotBuilt("deblurkit bench: needs deblur (issue #5), not built yet")
+
+
+def pairs_from_run(items: list[BenchItem], pred_dir: Path) -> list[Pair]:
+    """Pair each item with its result in a run folder.
+
+    The result of item ``key`` is ``pred_dir/<key>.<image ext>`` (or SelfDeblur's ``<key>_x``); its
+    estimated kernel is found by :func:`deblurkit.eval.pairing.find_kernel` (``None`` if absent); the
+    true kernel is the item's.
+
+    Args:
+        items: from :func:`discover`.
+        pred_dir: folder with the deblurred images.
+
+    Returns:
+        One :class:`~deblurkit.eval.pairing.Pair` per item.
+
+    Raises:
+        DeblurkitError: missing folder or deblurred images (names the first missing one and the count).
+    """
+    if not pred_dir.is_dir():
+        raise DeblurkitError(f"--pred: no such folder: {pred_dir}")
+    pairs, missing = [], []
+    for it in items:
+        p = _find(pred_dir, it.key, IMAGE_EXTENSIONS) or _find(pred_dir, it.key + "_x", IMAGE_EXTENSIONS)
+        if p is None:
+            missing.append(it.key)
+            continue
+        pairs.append(Pair(it.key, p, it.gt, it.group, find_kernel(pred_dir, it.key, exclude=p), it.gt_kernel))
+    if missing:
+        raise DeblurkitError(
+            f"{len(missing)} of {len(items)} inputs have no deblurred image in {pred_dir} "
+            f"(first: {missing[0]}.png)"
+        )
+    return pairs

@@ -1,0 +1,1 @@
+"""Quality reports of trained models (engines; the CLI only formats them)."""

@@ -1,0 +1,47 @@
+"""Solvers: the optimisations that recover kernels (and images) from blurry observations."""
+
+from deblurkit.solvers.deblur import (
+    DeblurResult,
+    SolveResult,
+    auto_kernel_size,
+    check_collapse,
+    deblur_image,
+    joint_optimize,
+    make_prior,
+)
+from deblurkit.solvers.initial_kernel import (
+    initial_kernel,
+    initial_latent,
+    luminance_tensor,
+)
+from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior, KernelPrior
+from deblurkit.solvers.nonblind import (
+    HyperLaplacianConfig,
+    deconvolve,
+    deconvolve_image,
+)
+from deblurkit.solvers.presets import FAST, PAPER, PRESETS, Preset, get_preset
+
+__all__ = [
+    "FAST",
+    "PAPER",
+    "PRESETS",
+    "DeblurResult",
+    "FCNPrior",
+    "GLKMPrior",
+    "HyperLaplacianConfig",
+    "KernelPrior",
+    "Preset",
+    "SolveResult",
+    "auto_kernel_size",
+    "check_collapse",
+    "deblur_image",
+    "deconvolve",
+    "deconvolve_image",
+    "get_preset",
+    "initial_kernel",
+    "initial_latent",
+    "joint_optimize",
+    "luminance_tensor",
+    "make_prior",
+]

@@ -1,0 +1,566 @@
+"""Blind uniform motion deblurring: GLKM Algorithm 2 (DIP + latent kernel model) and SelfDeblur.
+
+One optimisation loop (:func:`joint_optimize`) serves both kernel priors
+(:mod:`deblurkit.solvers.kernel_priors`): the image is a DIP skip network ``G_x(z_x; θ_x)``
+(:class:`deblurkit.models.dip.SkipNet`) generated at ``(h + S − 1, w + S − 1)`` and blurred with a
+*valid* true convolution so that it matches the observation ``(h, w)`` (notes §1); ``θ_x`` and the
+kernel prior's parameters are updated together by Adam (GLKM Algorithm 2 lines 3–4; SelfDeblur) on
+the MSE for the first part of the run, then on ``1 − SSIM``. The forward operator is an argument
+(``operator(x, k) → y``), so a non-uniform (SVOLA) operator only swaps that function.
+
+:func:`deblur_image` is the engine entry point (no CLI code): luminance → kernel estimation
+(whole image or most informative crop, :mod:`deblurkit.solvers.presets`) → full-resolution colour
+restoration (FFT non-blind deconvolution of every channel, :mod:`deblurkit.solvers.nonblind`, or
+the DIP image itself in the ``paper`` preset) → divergence checks with restart / fall-back.
+
+``kernel_size="auto"`` (:func:`auto_kernel_size`): with the GLKM prior the size is the generator's;
+with the FCN prior it is the smallest shipped generator size (31, 45, 55, 65, 75) that is at least
+4 % of the image's longer side (31 up to 775 px, 45 up to 1125 px, ... 75 beyond 1625 px),
+and never more than a third of the shorter side. The estimated kernel is then trimmed (small taps
+zeroed) so an oversized support costs little.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deblurkit.color import rgb_to_ycbcr, ycbcr_to_rgb
+from deblurkit.models.dip import SkipConfig, SkipNet
+from deblurkit.models.kernel_gan import SIZES, KernelGenerator
+from deblurkit.physics.blur import UniformBlur
+from deblurkit.solvers.initial_kernel import luminance_tensor
+from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior, KernelPrior
+from deblurkit.solvers.losses import data_fit_loss
+from deblurkit.solvers.nonblind import deconvolve
+from deblurkit.solvers.presets import Preset, get_preset
+
+Operator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Progress = Callable[[int, int, float], None]
+
+#: Divergence thresholds (see :func:`check_collapse`).
+FLAT_RATIO = 0.2
+MEAN_SHIFT = 0.2
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class SolveResult:
+    """Result of :func:`joint_optimize`.
+
+    Attributes:
+        x: ``(1, C, h + S − 1, w + S − 1)`` float32 DIP image in ``[0, 1]`` (detached).
+        kernel: ``(S, S)`` float32 kernel (true convolution, sums to 1).
+        losses: the loss of every step (float; MSE or 1 − SSIM depending on the phase).
+        mse: final MSE data fit ``‖k ⊛ x − y‖² / n``.
+        diverged: ``None`` or a reason (``"non-finite loss"``, ``"flat"``, ``"dark/bright"``).
+        seconds: wall time of the loop.
+    """
+
+    x: torch.Tensor
+    kernel: torch.Tensor
+    losses: list[float]
+    mse: float
+    diverged: str | None
+    seconds: float
+
+
+@dataclass
+class DeblurResult:
+    """Result of :func:`deblur_image` (JSON-friendly through :meth:`summary`).
+
+    Attributes:
+        image: ``(H, W, C)`` float32 restored image in ``[0, 1]`` (same ``C`` as the input).
+        kernel: ``(S', S')`` float32 kernel used for the final image, true-convolution orientation
+            (``y = k ⊛ x``), non-negative, summing to 1 (cleaned and recentred in the ``fast``
+            preset; ``S' ≤ S``, odd).
+        kernel_raw: ``(S, S)`` float32 kernel as estimated by the optimisation.
+        kernel_size: ``S`` used for estimation.
+        kernel_prior: ``"glkm"`` or ``"fcn"``.
+        preset: preset name.
+        crop: ``(top, left, height, width)`` of the luminance region the kernel was estimated on.
+        loss: summary of the loss history (first, last, min, and ~20 samples).
+        data_fit_mse: MSE of the final luminance re-blurred by the kernel against the input
+            luminance (valid region) — a no-reference diagnostic.
+        timings: seconds per stage (``estimate``, ``restore``, ``total``).
+        restarts: restarts after a detected divergence.
+        fallback: ``None`` or what was used instead of a diverged result.
+        notes: human-readable remarks (divergences, restarts, fall-backs).
+    """
+
+    image: np.ndarray
+    kernel: np.ndarray
+    kernel_raw: np.ndarray
+    kernel_size: int
+    kernel_prior: str
+    preset: str
+    crop: tuple[int, int, int, int]
+    loss: dict
+    data_fit_mse: float
+    timings: dict[str, float]
+    restarts: int = 0
+    fallback: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-serialisable record (no arrays except the small kernel size)."""
+        return {
+            "kernel_prior": self.kernel_prior,
+            "preset": self.preset,
+            "kernel_size": self.kernel_size,
+            "kernel_support": int(self.kernel.shape[0]),
+            "crop": list(self.crop),
+            "loss": self.loss,
+            "data_fit_mse": self.data_fit_mse,
+            "timings": self.timings,
+            "restarts": self.restarts,
+            "fallback": self.fallback,
+            "diverged": bool(self.restarts or self.fallback),
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def auto_kernel_size(height: int, width: int, sizes: tuple[int, ...] = SIZES) -> int:
+    """Kernel side for ``kernel_size="auto"`` with the FCN prior (rule in the module docstring).
+
+    Args:
+        height, width: image size in pixels.
+        sizes: candidate sizes, ascending (the shipped generator sizes).
+
+    Returns:
+        The smallest ``s ∈ sizes`` with ``s ≥ 0.04 · max(height, width)``, capped at the largest
+        odd ``≤ min(height, width) / 3`` (and at least 3).
+    """
+    target = 0.04 * max(height, width)
+    s = next((c for c in sizes if c >= target), sizes[-1])
+    cap = int(min(height, width) // 3)
+    cap = cap if cap % 2 == 1 else cap - 1
+    return max(3, min(s, cap))
+
+
+def informative_crop(y: torch.Tensor, side: int, stride: int = 4) -> tuple[int, int, int, int]:
+    """The ``side × side`` window of ``y`` with the largest mean squared gradient.
+
+    Args:
+        y: ``(1, 1, H, W)`` luminance in ``[0, 1]``.
+        side: window side in pixels (clipped to the image).
+        stride: step of the search grid in pixels.
+
+    Returns:
+        ``(top, left, height, width)``; the whole image if it is not larger than ``side``.
+    """
+    H, W = y.shape[-2:]
+    sh, sw = min(side, H), min(side, W)
+    if (sh, sw) == (H, W):
+        return 0, 0, H, W
+    g = y[0, 0].double()
+    e = torch.zeros_like(g)
+    e[:, :-1] += (g[:, 1:] - g[:, :-1]) ** 2
+    e[:-1, :] += (g[1:, :] - g[:-1, :]) ** 2
+    # Saturated pixels break the linear blur model: do not reward their edges.
+    sat = ((g > 0.98) | (g < 0.02)).double()
+    e = e * (1 - F.max_pool2d(sat[None, None], 5, 1, 2)[0, 0])
+    ii = F.pad(e.cumsum(0).cumsum(1), (1, 0, 1, 0))
+    tops = torch.arange(0, H - sh + 1, stride)
+    lefts = torch.arange(0, W - sw + 1, stride)
+    t, l = tops[:, None], lefts[None, :]
+    s = ii[t + sh, l + sw] - ii[t, l + sw] - ii[t + sh, l] + ii[t, l]
+    idx = int(torch.argmax(s))
+    return int(tops[idx // len(lefts)]), int(lefts[idx % len(lefts)]), sh, sw
+
+
+def check_collapse(x: torch.Tensor, y: torch.Tensor) -> str | None:
+    """Detect a collapsed estimate (SelfDeblur's black or flat outputs).
+
+    Args:
+        x: ``(B, C, h, w)`` estimate of the sharp image (the region that matches ``y``).
+        y: ``(B, C, h, w)`` observation in ``[0, 1]``.
+
+    Returns:
+        ``None`` if plausible, else the reason: ``"non-finite"`` (NaN/inf), ``"flat"`` (std below
+        :data:`FLAT_RATIO` × the observation's — blur lowers contrast, so a sharp image is not
+        flatter than its blurry version) or ``"dark/bright"`` (mean off by more than
+        :data:`MEAN_SHIFT` — a normalised blur keeps the mean).
+    """
+    if not torch.isfinite(x).all():
+        return "non-finite"
+    sy = float(y.std())
+    if sy > 1e-4 and float(x.std()) < FLAT_RATIO * sy:
+        return "flat"
+    if abs(float(x.mean()) - float(y.mean())) > MEAN_SHIFT:
+        return "dark/bright"
+    return None
+
+
+def clean_kernel(k: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Zero taps below ``threshold × max``, keep the connected mass, recentre on the centroid, trim.
+
+    Args:
+        k: ``(S, S)`` non-negative kernel.
+        threshold: fraction of the maximum below which taps are zeroed (0: no zeroing).
+
+    Returns:
+        ``(S', S')`` float64 kernel summing to 1, odd side ``S' ≤ S`` (trimmed to its support
+        plus one pixel, at most ``S``, centroid at the centre tap — a whole-pixel shift of the estimate, which
+        only translates the deconvolved image).
+    """
+    k = k.detach().double().clamp(min=0)
+    if threshold > 0:
+        k = torch.where(k >= threshold * k.max(), k, torch.zeros_like(k))
+    k = k / k.sum()
+    S = k.shape[0]
+    r = torch.arange(S, dtype=k.dtype)
+    cy, cx = float((k.sum(1) * r).sum()), float((k.sum(0) * r).sum())
+    nz = torch.nonzero(k > 0)
+    y0, x0 = nz.min(0).values.tolist()
+    y1, x1 = nz.max(0).values.tolist()
+    cyi, cxi = round(cy), round(cx)
+    half = min(max(cyi - y0, y1 - cyi, cxi - x0, x1 - cxi) + 1, (S - 1) // 2)
+    big = F.pad(k, (half, half, half, half))
+    out = big[cyi : cyi + 2 * half + 1, cxi : cxi + 2 * half + 1]
+    return out / out.sum()
+
+
+def _loss_summary(losses: list[float], samples: int = 20) -> dict:
+    if not losses:
+        return {"first": None, "last": None, "min": None, "samples": []}
+    idx = sorted({round(i) for i in np.linspace(0, len(losses) - 1, min(samples, len(losses)))})
+    fin = [v for v in losses if math.isfinite(v)]
+    return {
+        "first": losses[0] if math.isfinite(losses[0]) else None,
+        "last": losses[-1] if math.isfinite(losses[-1]) else None,
+        "min": min(fin) if fin else None,
+        "samples": [[i + 1, losses[i] if math.isfinite(losses[i]) else None] for i in idx],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the joint optimisation
+
+
+def joint_optimize(
+    y: torch.Tensor,
+    prior: KernelPrior,
+    preset: Preset,
+    operator: Operator | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SolveResult:
+    """Joint optimisation of a DIP image network and a kernel prior (GLKM Algorithm 2; SelfDeblur).
+
+    ``min_{θ_x, φ}  L(operator(G_x(z_x + ε_t; θ_x), k_φ), y)`` with ``L`` = MSE for the first
+    ``preset.mse_fraction · steps`` steps, then ``1 − SSIM``; ``ε_t ~ N(0, input_noise_std²)``
+    redrawn every step; ``z_x ~ U(0, 0.1)`` with 8 channels; Adam with the groups
+    ``[θ_x: lr_image] + prior.param_groups()`` (kernel lr × ``kernel_lr_scale``), all multiplied by
+    ``gamma`` at the ``milestones``. For GLKM ``φ = w_k`` (generator frozen); for FCN the kernel
+    net's weights.
+
+    Args:
+        y: ``(1, C, h, w)`` observation in ``[0, 1]`` (the solvers pass luminance, ``C = 1``).
+        prior: the kernel parameterisation (its ``size`` ``S`` fixes the image's padding).
+        preset: schedule and network settings.
+        operator: ``operator(x, k) → y_hat`` with ``x`` ``(1, C, h + S − 1, w + S − 1)`` and ``k``
+            ``(1, 1, S, S)``; default the uniform valid true convolution
+            (:class:`deblurkit.physics.UniformBlur` ``mode="valid"``).
+        seed: seeds the network initialisation and the noise (deterministic on the CPU).
+        progress: called as ``progress(step, total, loss)`` after every step (1-based).
+
+    Returns:
+        :class:`SolveResult`. A non-finite loss stops the loop early with ``diverged`` set.
+
+    Raises:
+        ValueError: if ``y`` is not ``(1, C, h, w)`` or is smaller than the 11×11 SSIM window.
+    """
+    if y.ndim != 4 or y.shape[0] != 1:
+        raise ValueError(f"y must be (1, C, h, w), got {tuple(y.shape)}")
+    if min(y.shape[-2:]) < 11:
+        raise ValueError(f"observation {tuple(y.shape[-2:])} is too small (needs ≥ 11×11)")
+    device = y.device
+    op = operator or UniformBlur(mode="valid").A
+    S = prior.size
+    h, w = y.shape[-2:]
+    H, W = h + S - 1, w + S - 1
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        cfg = SkipConfig(
+            in_channels=8,
+            out_channels=y.shape[1],
+            down=(preset.width,) * preset.scales,
+            up=(preset.width,) * preset.scales,
+            skip=(preset.skip_channels,) * preset.scales,
+        )
+        net = SkipNet(cfg).to(device)
+        Hi, Wi = net.input_size(H, W)
+        z = (torch.rand(1, 8, Hi, Wi, generator=gen) * 0.1).to(device)
+        groups = [{"params": list(net.parameters()), "lr": preset.lr_image}]
+        for g in prior.param_groups():
+            groups.append({**g, "lr": g["lr"] * preset.kernel_lr_scale})
+        opt = torch.optim.Adam(groups)
+        milestones = sorted({max(1, round(f * preset.steps)) for f in preset.milestones})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=preset.gamma)
+        mse_steps = round(preset.mse_fraction * preset.steps)
+        losses: list[float] = []
+        diverged = None
+        net.train()
+        prior.train()
+        for step in range(1, preset.steps + 1):
+            noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
+            x = _crop_to(net(z + noise), H, W)
+            k = prior()
+            y_hat = op(x, k)
+            loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            value = float(loss.detach())
+            losses.append(value)
+            if not math.isfinite(value):
+                diverged = "non-finite loss"
+                break
+            opt.step()
+            sched.step()
+            if progress is not None:
+                progress(step, preset.steps, value)
+        with torch.no_grad():
+            net.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
+            x = _crop_to(net(z), H, W)
+            net.train()
+            x_train = _crop_to(net(z), H, W)
+            k = prior().detach()
+            # Prefer whichever BN mode fits the data better (no ground truth involved).
+            mse_eval = float(F.mse_loss(op(x, k), y))
+            mse_train = float(F.mse_loss(op(x_train, k), y))
+            if not math.isfinite(mse_eval) or (math.isfinite(mse_train) and mse_train < mse_eval):
+                x, mse = x_train, mse_train
+            else:
+                mse = mse_eval
+    return SolveResult(
+        x=x.detach().float(),
+        kernel=k[0, 0].detach().float(),
+        losses=losses,
+        mse=mse,
+        diverged=diverged,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _crop_to(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    dh, dw = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
+    return t[..., dh : dh + h, dw : dw + w]
+
+
+# --------------------------------------------------------------------------------------------
+# the engine entry point
+
+
+def make_prior(
+    kernel_prior: str,
+    size: int,
+    generator: KernelGenerator | None = None,
+    latent: torch.Tensor | None = None,
+    w: torch.Tensor | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> KernelPrior:
+    """Build the kernel prior named ``"glkm"`` or ``"fcn"`` (see :mod:`deblurkit.solvers.kernel_priors`).
+
+    Raises:
+        ValueError: unknown name; GLKM without a generator; GLKM with a ``size`` other than the
+            generator's.
+    """
+    if kernel_prior == "fcn":
+        return FCNPrior(size, generator=torch.Generator().manual_seed(seed + 7919), device=device)
+    if kernel_prior == "glkm":
+        if generator is None:
+            raise ValueError("the GLKM kernel prior needs a kernel generator")
+        if size != generator.config.size:
+            raise ValueError(f"kernel size {size} differs from the generator's {generator.config.size}")
+        return GLKMPrior(generator.to(device), w=w, z=latent)
+    raise ValueError(f"unknown kernel prior {kernel_prior!r}; use 'glkm' or 'fcn'")
+
+
+def deblur_image(
+    img: np.ndarray,
+    kernel_prior: str = "glkm",
+    preset: str | Preset = "fast",
+    kernel_size: int | str = "auto",
+    generator: KernelGenerator | None = None,
+    initializer: torch.nn.Module | None = None,
+    latent: torch.Tensor | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    device: torch.device | str = "cpu",
+) -> DeblurResult:
+    """Blind deblurring of one image (GLKM Algorithm 2 with a DIP image prior, or SelfDeblur).
+
+    Args:
+        img: ``(H, W, C)`` float32 blurry image in ``[0, 1]``, ``C ∈ {1, 3}``, ``H, W ≥ 32``.
+        kernel_prior: ``"glkm"`` (needs ``generator``) or ``"fcn"`` (SelfDeblur's kernel net).
+        preset: ``"fast"``, ``"paper"`` or a :class:`~deblurkit.solvers.presets.Preset`.
+        kernel_size: ``S`` in pixels (odd), or ``"auto"`` (GLKM: the generator's size; FCN:
+            :func:`auto_kernel_size`).
+        generator: the kernel generator for GLKM (frozen and put in eval mode here).
+        initializer: optional kernel initializer ``E``; ``w_k ← g1(E(y))`` on the full luminance
+            (GLKM Algorithm 2 line 1). Without it, ``latent`` or ``z = 0`` is used.
+        latent: optional ``(1, latent_dim, 1, 1)`` initial code when there is no initializer.
+        seed: makes the run deterministic on the CPU; a restart after divergence uses ``seed + r``.
+        progress: ``progress(step, total, loss)``, called every optimisation step (restarts count
+            from 1 again).
+        device: ``"cpu"`` or a CUDA device.
+
+    Returns:
+        :class:`DeblurResult`: the restored image (all channels), the kernel, the loss summary,
+        timings and divergence / fall-back notes.
+
+    Raises:
+        ValueError: bad image shape or range, an image smaller than 32×32 or than 2× the kernel,
+            unknown prior/preset, GLKM without generator or with a mismatched size.
+    """
+    t_start = time.perf_counter()
+    p = get_preset(preset)
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise ValueError(f"expected an (H, W, 1|3) image, got shape {img.shape}")
+    if not np.isfinite(img).all():
+        raise ValueError("the image contains NaN or infinite values")
+    if kernel_prior not in ("glkm", "fcn"):
+        raise ValueError(f"unknown kernel prior {kernel_prior!r}; use 'glkm' or 'fcn'")
+    if kernel_prior == "glkm" and generator is None:
+        raise ValueError("the GLKM kernel prior needs a kernel generator (or use kernel_prior='fcn')")
+    H, W, C = img.shape
+    if min(H, W) < 32:
+        raise ValueError(f"the image is {H}×{W}; blind deblurring needs at least 32×32 pixels")
+    img = np.clip(img.astype(np.float32), 0.0, 1.0)
+    device = torch.device(device)
+
+    if kernel_prior == "glkm" and kernel_size != "auto" and int(kernel_size) != generator.config.size:
+        raise ValueError(f"kernel size {kernel_size} differs from the generator's {generator.config.size}; load that size's generator")
+    if kernel_size == "auto":
+        S = generator.config.size if (kernel_prior == "glkm" and generator is not None) else auto_kernel_size(H, W)
+    else:
+        S = int(kernel_size)
+        if S < 3:
+            raise ValueError(f"kernel size must be ≥ 3, got {S}")
+    if 2 * S > min(H, W):
+        raise ValueError(f"a {S}×{S} kernel needs an image of at least {2 * S}×{2 * S} pixels, got {H}×{W}")
+
+    y_full = luminance_tensor(img, device)  # (1, 1, H, W)
+    z0 = latent
+    if kernel_prior == "glkm" and initializer is not None:
+        from deblurkit.solvers.initial_kernel import initial_latent
+
+        z0 = initial_latent(initializer.to(device), y_full)
+    w0 = None
+    if kernel_prior == "glkm" and generator is not None:
+        # Keep the initial feature map so that every restart starts from the same w_k.
+        generator.eval()
+        with torch.no_grad():
+            zz = z0 if z0 is not None else torch.zeros(1, generator.config.latent_dim, 1, 1)
+            w0 = generator.to(device).first_layer(zz.to(device)).clone()
+
+    if p.crop is None:
+        crop = (0, 0, H, W)
+    else:
+        crop = informative_crop(y_full, max(p.crop, 4 * S))
+    t, l, ch, cw = crop
+    y = y_full[..., t : t + ch, l : l + cw]
+
+    notes: list[str] = []
+    restarts = 0
+    fallback = None
+    best: SolveResult | None = None
+    t_est = time.perf_counter()
+    for attempt in range(p.max_restarts + 1):
+        prior = make_prior(kernel_prior, S, generator, z0, w0, seed + attempt, device)
+        res = joint_optimize(y, prior, p, seed=seed + attempt, progress=progress)
+        reason = res.diverged or check_collapse(_crop_to(res.x, ch, cw), y)
+        if reason is None and not torch.isfinite(res.kernel).all():
+            reason = "non-finite kernel"
+        if reason is None:
+            best = res
+            break
+        notes.append(f"attempt {attempt + 1} (seed {seed + attempt}) diverged: {reason}")
+        if attempt < p.max_restarts:
+            restarts += 1
+            notes.append(f"restarted with seed {seed + attempt + 1}")
+    t_est = time.perf_counter() - t_est
+
+    if best is None:
+        # Fall back: the initial kernel of the prior (GLKM: G(w0); FCN: a small centred box blur
+        # is no better than doing nothing, so the input is returned) with the non-blind solver.
+        if kernel_prior == "glkm" and generator is not None:
+            with torch.no_grad():
+                k_raw = make_prior("glkm", S, generator, z0, w0, seed, device)()[0, 0].float().cpu()
+            fallback = "initial GLKM kernel with non-blind deconvolution"
+        else:
+            k_raw = torch.zeros(S, S)
+            k_raw[S // 2, S // 2] = 1.0
+            fallback = "identity kernel (input returned unchanged)"
+        notes.append(f"all attempts diverged; fall-back: {fallback}")
+        x_dip = None
+    else:
+        k_raw = best.kernel.cpu()
+        x_dip = best.x
+
+    t_rest = time.perf_counter()
+    final = p.final if best is not None else "nonblind"
+    k_used = clean_kernel(k_raw, p.kernel_threshold) if final == "nonblind" else k_raw.double() / k_raw.sum()
+    rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
+    if fallback is not None and fallback.startswith("identity"):
+        out = rgb.clone()
+    else:
+        out = deconvolve(rgb, k_used.to(device), p.nonblind)
+    if final == "dip" and x_dip is not None:
+        # the DIP's luminance at the observation's geometry (valid-convolution padding removed)
+        ydip = _crop_to(x_dip, H, W)[0].to(out.dtype)
+        if C == 1:
+            out = ydip.clamp(0, 1)
+        else:
+            ycc = rgb_to_ycbcr(out)
+            ycc = torch.cat([ydip, ycc[1:]], dim=0)  # ydip is BT.601 Y, the channel it was fitted to
+            out = ycbcr_to_rgb(ycc).clamp(0, 1)
+    # last safety net: the restored image itself must not be collapsed
+    lum_out = luminance_tensor(out.permute(1, 2, 0).cpu().numpy())
+    reason = check_collapse(lum_out, y_full.cpu())
+    if reason is not None:
+        notes.append(f"restored image rejected ({reason}); returning the input")
+        fallback = (fallback + "; " if fallback else "") + "input returned"
+        out = rgb.clone()
+        lum_out = y_full.cpu()
+    t_rest = time.perf_counter() - t_rest
+
+    with torch.no_grad():
+        kk = k_used.float()
+        if min(H, W) > kk.shape[0]:
+            fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), _crop_to(y_full.cpu(), H - kk.shape[0] + 1, W - kk.shape[1] + 1)))
+        else:
+            fit = float("nan")
+    return DeblurResult(
+        image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
+        kernel=k_used.float().numpy(),
+        kernel_raw=k_raw.float().numpy(),
+        kernel_size=S,
+        kernel_prior=kernel_prior,
+        preset=p.name,
+        crop=crop,
+        loss=_loss_summary(best.losses if best is not None else []),
+        data_fit_mse=fit,
+        timings={"estimate": t_est, "restore": t_rest, "total": time.perf_counter() - t_start},
+        restarts=restarts,
+        fallback=fallback,
+        notes=notes,
+    )

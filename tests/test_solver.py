@@ -1,0 +1,283 @@
+"""Blind deblurring engine (issue #5): DIP nets, kernel priors, non-blind step, joint solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deblurkit.metrics.kernels import mnc
+from deblurkit.metrics.ssim import psnr_matlab
+from deblurkit.models.dip import KernelFCN, SkipConfig, SkipNet
+from deblurkit.models.kernel_gan import build_kernel_gan
+from deblurkit.physics import blur
+from deblurkit.solvers import deblur as deblur_mod
+from deblurkit.solvers.deblur import (
+    SolveResult,
+    auto_kernel_size,
+    check_collapse,
+    clean_kernel,
+    deblur_image,
+    informative_crop,
+    joint_optimize,
+)
+from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
+from deblurkit.solvers.losses import ssim
+from deblurkit.solvers.nonblind import deconvolve
+from deblurkit.solvers.presets import FAST, PAPER, Preset, get_preset
+
+
+def _scene(n: int, seed: int = 0) -> torch.Tensor:
+    """A piecewise-constant test image ``(1, 1, n, n)`` in [0.1, 0.9] with sharp edges."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((n, n), 0.5)
+    for _ in range(12):
+        r0, c0 = torch.randint(0, n - 4, (2,), generator=g).tolist()
+        h, w = torch.randint(3, max(4, n // 2), (2,), generator=g).tolist()
+        x[r0 : r0 + h, c0 : c0 + w] = 0.1 + 0.8 * torch.rand(1, generator=g)
+    return x[None, None]
+
+
+def _line_kernel(s: int = 7) -> torch.Tensor:
+    k = torch.zeros(s, s)
+    for i in range(s):
+        k[i, min(s - 1, i // 2 + s // 4)] = 1.0
+    k[s // 2, : s // 2] += 0.5
+    return k / k.sum()
+
+
+def _tiny(steps: int, **kw) -> Preset:
+    base = {"name": "tiny", "steps": steps, "width": 8, "scales": 3, "skip_channels": 4, "crop": None, "final": "nonblind", "max_restarts": 1}
+    base.update(kw)
+    return Preset(**base)
+
+
+# --- networks ------------------------------------------------------------------------------
+
+
+def test_skipnet_selfdeblur_size_and_shapes():
+    net = SkipNet(SkipConfig.selfdeblur())
+    n = sum(p.numel() for p in net.parameters())
+    assert 2.0e6 < n < 2.6e6  # notes §4: ≈2.3 M (without the non-local blocks)
+    small = SkipNet(SkipConfig.light(width=8, scales=3))
+    for hw in [(40, 48), (37, 53)]:
+        hi, wi = small.input_size(*hw)
+        with torch.no_grad():
+            out = small(torch.rand(1, 8, hi, wi))
+        assert out.shape[-2] >= hw[0] and out.shape[-1] >= hw[1]
+        assert tuple(out.shape[-2:]) == small.output_size(hi, wi)
+        assert float(out.min()) > 0 and float(out.max()) < 1
+
+
+def test_kernel_fcn_is_a_normalised_kernel():
+    with torch.no_grad():
+        k = KernelFCN(9)(torch.rand(2, 200) * 0.1)
+    assert k.shape == (2, 1, 9, 9)
+    assert torch.allclose(k.sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-5)
+    assert float(k.min()) > 0
+
+
+# --- kernel priors -------------------------------------------------------------------------
+
+
+def test_glkm_prior_optimises_only_w():
+    g, _ = build_kernel_gan(31, seed=0)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    prior = GLKMPrior(g)  # z = 0
+    groups = prior.param_groups()
+    assert len(groups) == 1 and groups[0]["params"] == [prior.w] and groups[0]["lr"] == 5e-4
+    assert all(not p.requires_grad for p in g.parameters())
+    k = prior()
+    assert k.shape == (1, 1, 31, 31) and abs(float(k.detach().sum()) - 1) < 1e-5
+    prior.train()
+    assert not g.training  # the generator stays in eval mode (w_k uses running BN statistics)
+    opt = torch.optim.Adam(groups)
+    (prior() ** 2).sum().backward()
+    opt.step()
+    after = g.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # other initialisations
+    z = torch.randn(1, 100, 1, 1)
+    assert torch.allclose(GLKMPrior(g, z=z).w, g.first_layer(z))
+    with pytest.raises(ValueError):
+        GLKMPrior(g, w=torch.zeros(1, 256, 5, 5))
+
+
+def test_fcn_prior_deterministic_under_generator():
+    a = FCNPrior(7, generator=torch.Generator().manual_seed(3))()
+    b = FCNPrior(7, generator=torch.Generator().manual_seed(3))()
+    assert torch.equal(a, b) and a.shape == (1, 1, 7, 7)
+    assert FCNPrior(7).param_groups()[0]["lr"] == 1e-4
+
+
+# --- losses, non-blind ---------------------------------------------------------------------
+
+
+def test_ssim_identity_and_range():
+    x = torch.rand(1, 1, 32, 32)
+    assert abs(float(ssim(x, x)) - 1) < 1e-6
+    assert float(ssim(x, torch.rand(1, 1, 32, 32))) < 0.5
+
+
+def test_nonblind_with_true_kernel_reaches_high_psnr():
+    x = _scene(96)
+    k = _line_kernel(9)
+    y = blur(x, k, mode="same")
+    blurry = psnr_matlab(y[0, 0].numpy(), x[0, 0].numpy())
+    est = deconvolve(y[0], k)
+    assert est.shape == (1, 96, 96)
+    sharp = psnr_matlab(est[0].numpy(), x[0, 0].numpy())
+    assert sharp > 30.0 and sharp > blurry + 8.0
+
+
+def test_nonblind_restores_every_colour_channel():
+    x = torch.cat([_scene(64, 1), _scene(64, 2), _scene(64, 3)], dim=1)[0]  # (3, 64, 64)
+    k = _line_kernel(7)
+    y = blur(x[None], k, mode="same")[0]
+    est = deconvolve(y, k)
+    for c in range(3):
+        err_b = float(((y[c] - x[c]) ** 2).mean())
+        err_e = float(((est[c] - x[c]) ** 2).mean())
+        assert err_e < 0.25 * err_b
+
+
+# --- joint optimisation --------------------------------------------------------------------
+
+
+def test_joint_optimize_lowers_the_data_fit_loss():
+    x = _scene(48)
+    k = _line_kernel(7)
+    y = blur(x, k, mode="valid")  # (1, 1, 42, 42)
+    seen = []
+    res = joint_optimize(
+        y, FCNPrior(7), _tiny(40, mse_fraction=1.0), seed=0, progress=lambda s, t, v: seen.append((s, t, v))
+    )
+    assert len(seen) == 40 and seen[-1][:2] == (40, 40)
+    assert res.losses[-1] < 0.5 * res.losses[0]
+    assert res.x.shape == (1, 1, 48, 48) and res.kernel.shape == (7, 7)
+    assert res.diverged is None
+
+
+def test_joint_optimize_with_random_glkm_generator():
+    g, _ = build_kernel_gan(31, seed=1)
+    y = blur(_scene(72), _line_kernel(9), mode="valid")[..., :40, :40]
+    res = joint_optimize(y, GLKMPrior(g, z=torch.randn(1, 100, 1, 1)), _tiny(15, mse_fraction=1.0), seed=0)
+    assert res.kernel.shape == (31, 31) and abs(float(res.kernel.sum()) - 1) < 1e-4
+    assert res.losses[-1] < res.losses[0]
+
+
+def test_kernel_recovery_beats_the_initial_kernel():
+    x = _scene(64, seed=5)
+    k_true = _line_kernel(7)
+    y = blur(x, k_true, mode="valid")
+    prior = FCNPrior(7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        initial = mnc(prior()[0, 0], k_true)[0]
+    res = joint_optimize(y, prior, _tiny(150, mse_fraction=1.0, width=16, kernel_lr_scale=50.0), seed=0)
+    final = mnc(res.kernel, k_true)[0]
+    assert final > initial + 0.1
+
+
+# --- engine --------------------------------------------------------------------------------
+
+
+def test_deblur_image_is_deterministic_and_keeps_shape():
+    img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    p = _tiny(5)
+    a = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, seed=3)
+    b = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, seed=3)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.kernel_raw, b.kernel_raw)
+    assert a.image.shape == (64, 64, 1) and a.image.dtype == np.float32
+    assert a.kernel_raw.shape == (7, 7)
+    s = a.summary()
+    assert s["kernel_prior"] == "fcn" and s["preset"] == "tiny" and "estimate" in s["timings"]
+
+
+def test_deblur_image_colour_restores_all_channels():
+    x = torch.cat([_scene(64, 1), _scene(64, 2), _scene(64, 3)], dim=1)
+    img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    g, _ = build_kernel_gan(31, seed=0)
+    r = deblur_image(img, kernel_prior="glkm", preset=_tiny(3), generator=g, seed=0)
+    assert r.image.shape == (64, 64, 3) and r.kernel_size == 31
+    assert np.isfinite(r.image).all() and 0 <= r.image.min() and r.image.max() <= 1
+    assert not np.allclose(r.image[..., 0], r.image[..., 1])  # channels are not a copied luminance
+    # the 'dip' final mode combines the DIP luminance with deconvolved chroma
+    r2 = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, final="dip"), kernel_size=7, seed=0)
+    assert r2.image.shape == (64, 64, 3) and np.isfinite(r2.image).all()
+
+
+def test_divergence_detector():
+    y = torch.rand(1, 1, 32, 32)
+    assert check_collapse(y, y) is None
+    assert check_collapse(torch.zeros_like(y), y) == "flat"
+    assert check_collapse(torch.full_like(y, float("nan")), y) == "non-finite"
+    assert check_collapse(y * 0.5 + 0.5, y) == "dark/bright"
+
+
+def test_divergence_triggers_restart_then_fallback(monkeypatch):
+    calls = []
+
+    def collapsed(y, prior, preset, operator=None, seed=0, progress=None):
+        calls.append(seed)
+        S = prior.size
+        return SolveResult(
+            x=torch.zeros(1, 1, y.shape[-2] + S - 1, y.shape[-1] + S - 1),
+            kernel=prior()[0, 0].detach(),
+            losses=[0.1, 0.05],
+            mse=0.05,
+            diverged=None,
+            seconds=0.0,
+        )
+
+    monkeypatch.setattr(deblur_mod, "joint_optimize", collapsed)
+    img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    r = deblur_image(img, kernel_prior="fcn", preset=_tiny(2), kernel_size=7, seed=4)
+    assert calls == [4, 5] and r.restarts == 1
+    assert r.fallback is not None and "identity" in r.fallback
+    assert np.allclose(r.image, img)
+    assert any("diverged: flat" in n for n in r.notes) and r.summary()["diverged"]
+
+
+# --- helpers, presets ----------------------------------------------------------------------
+
+
+def test_auto_kernel_size_rule():
+    assert auto_kernel_size(255, 255) == 31
+    assert auto_kernel_size(1000, 800) == 45
+    assert auto_kernel_size(3000, 2000) == 75
+    assert auto_kernel_size(64, 64) == 21  # capped at a third of the shorter side
+
+
+def test_informative_crop_finds_the_texture():
+    y = torch.full((1, 1, 100, 120), 0.5)
+    y[..., 60:90, 70:110] = torch.rand(30, 40, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
+    t, l, h, w = informative_crop(y, 32)
+    assert (h, w) == (32, 32) and 56 <= t <= 62 and 66 <= l <= 82
+
+
+def test_clean_kernel_centres_and_normalises():
+    k = torch.zeros(15, 15)
+    k[2, 3:6] = 1.0
+    k[10, 10] = 1e-4  # below threshold
+    c = clean_kernel(k, 0.05)
+    assert abs(float(c.sum()) - 1) < 1e-9 and c.shape[0] % 2 == 1 and c.shape[0] <= 15
+    m = c.shape[0] // 2
+    assert float(c[m, m]) > 0  # the centroid tap is the centre
+
+
+def test_presets():
+    assert PAPER.steps == 5000 and PAPER.width == 128 and PAPER.crop is None and PAPER.final == "dip"
+    assert get_preset("fast") is FAST and FAST.final == "nonblind"
+    with pytest.raises(ValueError):
+        get_preset("slow")
+    with pytest.raises(ValueError):
+        Preset(name="x", steps=10, crop=64, final="dip")
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        deblur_image(np.zeros((20, 20, 1), np.float32), kernel_prior="fcn", preset=_tiny(1))
+    with pytest.raises(ValueError):
+        deblur_image(np.zeros((64, 64, 2), np.float32), kernel_prior="fcn", preset=_tiny(1))
+    with pytest.raises(ValueError):
+        deblur_image(np.zeros((64, 64, 1), np.float32), kernel_prior="glkm", preset=_tiny(1), kernel_size=7)
