@@ -81,6 +81,19 @@ def not_built(command: str, issue: str) -> None:
     raise typer.Exit(EXIT_NOT_BUILT)
 
 
+def check_checkpoint(ckpt: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to silently restart or resume a training run.
+
+    Raises:
+        DeblurkitError: a checkpoint exists but neither ``--resume`` nor ``--overwrite`` was
+            given, or ``--resume`` was given without a checkpoint.
+    """
+    if ckpt.exists() and not resume and not overwrite:
+        raise DeblurkitError(f"{ckpt} exists from an earlier run; use --resume to continue it or --overwrite to start over")
+    if resume and not ckpt.exists():
+        raise DeblurkitError(f"--resume: no checkpoint at {ckpt}")
+
+
 def existing_outputs(paths: list[Path], overwrite: bool) -> bool:
     """Whether a job can be skipped: all its outputs exist and ``--overwrite`` was not given."""
     return not overwrite and all(Path(p).exists() for p in paths)

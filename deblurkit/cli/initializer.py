@@ -22,6 +22,7 @@ from deblurkit.cli.common import (
     SeedOpt,
     command_line,
     console,
+    check_checkpoint,
     existing_outputs,
     info,
     progress_bar,
@@ -102,11 +103,7 @@ def train_initializer_cmd(
         if existing_outputs([output], overwrite):
             info(f"{output} exists; skipping (use --overwrite to redo)")
             return
-        ckpt = workdir / "checkpoint.pt"
-        if ckpt.exists() and not resume and not overwrite:
-            raise DeblurkitError(f"{ckpt} exists from an earlier run; use --resume to continue it or --overwrite to start over")
-        if resume and not ckpt.exists():
-            raise DeblurkitError(f"--resume: no checkpoint at {ckpt}")
+        check_checkpoint(workdir / "checkpoint.pt", resume, overwrite)
         generator, gan_meta = load_kernel_generator(gan, size=size, device=dist.device)
         data, data_info = _training_kernels(kernels, synth, family, seed, size)
         sharp = load_sharp_images(images, split="train")

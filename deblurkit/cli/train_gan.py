@@ -25,6 +25,7 @@ from deblurkit.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    check_checkpoint,
     existing_outputs,
     info,
     progress_bar,
@@ -32,43 +33,13 @@ from deblurkit.cli.common import (
 )
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import read_kernel_set
-from deblurkit.kernels import SynthesisConfig, synthesize_kernels
+from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.kernel_gan import SIZES
 from deblurkit.models.serialization import save_kernel_generator
 from deblurkit.train.distributed import distributed
 from deblurkit.train.kernel_gan import GANTrainConfig, planned_steps, train_kernel_gan
 
 Family = Literal["mix", "trajectory", "gp"]
-
-
-def synth_training_kernels(
-    size: int, count: int, family: str, seed: int, min_length: float, max_length: float | None
-) -> tuple[np.ndarray, dict]:
-    """The synthetic training set: ``count`` kernels of one family, or half/half for ``"mix"``.
-
-    ``mix`` draws ``count // 2`` Boracchi–Foi ``trajectory`` kernels (seed ``seed``) and the rest
-    from the ``gp`` family (seed ``seed + 1``).
-
-    Returns:
-        ``((count, size, size) float32 kernels, description dict)``.
-
-    Raises:
-        DeblurkitError: settings that :class:`~deblurkit.kernels.SynthesisConfig` rejects.
-    """
-    parts = [("trajectory", count // 2, seed), ("gp", count - count // 2, seed + 1)] if family == "mix" else [
-        (family, count, seed)
-    ]
-    out, cfgs = [], []
-    for fam, n, s in parts:
-        if n < 1:
-            continue
-        try:
-            cfg = SynthesisConfig(fam, size, n, s, min_length=min_length, max_length=max_length)
-        except ValueError as e:
-            raise DeblurkitError(str(e)) from None
-        out.append(synthesize_kernels(cfg)[0])
-        cfgs.append({"family": fam, "count": n, "seed": s, "min_length": min_length, "max_length": cfg.resolved_max_length()})
-    return np.concatenate(out), {"source": "synthesis", "family": family, "parts": cfgs}
 
 
 def train_kernel_gan_cmd(
@@ -127,11 +98,7 @@ def train_kernel_gan_cmd(
         if existing_outputs([output], overwrite):
             info(f"{output} exists; skipping (use --overwrite to redo)")
             return
-        ckpt = workdir / "checkpoint.pt"
-        if ckpt.exists() and not resume and not overwrite:
-            raise DeblurkitError(f"{ckpt} exists from an earlier run; use --resume to continue it or --overwrite to start over")
-        if resume and not ckpt.exists():
-            raise DeblurkitError(f"--resume: no checkpoint at {ckpt}")
+        check_checkpoint(workdir / "checkpoint.pt", resume, overwrite)
 
         if kernels is not None:
             data, _ = read_kernel_set(kernels)
@@ -140,7 +107,10 @@ def train_kernel_gan_cmd(
             data_info = {"source": str(kernels), "count": int(len(data))}
         else:
             info(f"synthesising {synth} {family} kernels of {size}×{size} (seed {seed})")
-            data, data_info = synth_training_kernels(size, synth, family, seed, min_length, max_length)
+            try:
+                data, data_info = synthesize_training_set(size, synth, family, seed, min_length, max_length)
+            except ValueError as e:
+                raise DeblurkitError(str(e)) from None
         cfg = GANTrainConfig(
             size=size,
             epochs=epochs,
