@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import torch
 import typer
 

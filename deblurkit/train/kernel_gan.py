@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from deblurkit.errors import DeblurkitError
 from deblurkit.models.kernel_gan import KernelGenerator, build_kernel_gan
 from deblurkit.train.checkpoint import load_checkpoint, save_checkpoint
-from deblurkit.train.distributed import DistInfo, barrier, make_sampler, mean_across, unwrap, wrap_ddp
+from deblurkit.train.distributed import DistInfo, barrier, make_sampler, mean_across, wrap_ddp
 
 CHECKPOINT_NAME = "checkpoint.pt"
 SAMPLES_DIR = "samples"
