@@ -13,7 +13,7 @@ from deblurkit import __version__
 from deblurkit.cli import PLANNED
 from deblurkit.io import read_image, read_kernel
 
-COMMANDS = ["synth-kernels", "blur", "example", "train-kernel-gan", "kernel-prior-report", "train-initializer", "deblur", "deblur-nonuniform", "eval", "bench"]
+COMMANDS = ["synth-kernels", "blur", "example", "demo", "train-kernel-gan", "kernel-prior-report", "train-initializer", "deblur", "deblur-nonuniform", "eval", "bench"]
 
 
 def test_top_level_help_lists_every_command(cli):
@@ -144,5 +144,5 @@ def test_example_command(cli, tmp_path):
 def test_console_script_and_module_entry_points(tmp_path):
     r = subprocess.run([sys.executable, "-m", "deblurkit", "blur", str(tmp_path / "nope.png"), "--random-kernel", "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"error: no such file: {tmp_path / 'nope.png'}"
-    r = subprocess.run([sys.executable, "-m", "deblurkit", "deblur", "x.png"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "deblurkit", "deblur-nonuniform", "x.png"], capture_output=True, text=True)
     assert r.returncode == 2

@@ -197,10 +197,8 @@ def test_eval_bad_input_is_one_line(cli, levin_tree, tmp_path):
 # --- bench -----------------------------------------------------------------------------------------------
 
 
-def test_bench_needs_deblur_after_validating_layout(cli, levin_tree, tmp_path):
+def test_bench_validates_the_layout(cli, levin_tree, tmp_path):
     data, _ = levin_tree
-    r = cli("bench", "levin", "--data", data, "-o", tmp_path / "run", "--", "--prior", "dip")
-    assert r.code == 2 and r.output.strip() == "deblurkit bench: needs deblur (issue #5), not built yet"
     r = cli("bench", "lai", "--data", data, "-o", tmp_path / "run")
     assert r.code == 1 and r.output.startswith("error:") and "lai layout" in r.output
 

@@ -13,6 +13,8 @@ from deblurkit import __version__
 from deblurkit.cli.bench import bench
 from deblurkit.cli.blur import blur
 from deblurkit.cli.common import DeblurkitGroup, not_built
+from deblurkit.cli.deblur import deblur
+from deblurkit.cli.demo import demo
 from deblurkit.cli.eval import eval_command
 from deblurkit.cli.example import example
 from deblurkit.cli.initializer import estimate_kernel_cmd, initializer_report_cmd, train_initializer_cmd
@@ -48,7 +50,9 @@ def _root(
 
 app.command("synth-kernels")(synth_kernels)
 app.command("blur")(blur)
+app.command("deblur")(deblur)
 app.command("example")(example)
+app.command("demo")(demo)
 app.command("eval")(eval_command)
 app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(bench)
 app.command("train-kernel-gan")(train_kernel_gan_cmd)
@@ -59,7 +63,6 @@ app.command("initializer-report")(initializer_report_cmd)
 
 #: Commands announced in ``--help`` before they are built: name → (issue, one-line help).
 PLANNED = {
-    "deblur": ("issue #5", "Uniform blind deblurring (DIP-GLKM)."),
     "deblur-nonuniform": ("issue #7", "Spatially varying blind deblurring (SVOLA + GLKM)."),
 }
 

@@ -10,11 +10,9 @@ import typer
 
 from deblurkit import __version__
 from deblurkit.cli.common import (
-    EXIT_NOT_BUILT,
     DeviceOpt,
     OverwriteOpt,
     QuietOpt,
-    console,
     existing_outputs,
     info,
     setup,
@@ -23,8 +21,6 @@ from deblurkit.cli.eval import MaxshiftOpt, MetricsOpt, SheetImagesOpt, run_eval
 from deblurkit.errors import DeblurkitError
 from deblurkit.eval.bench import (
     LAYOUT_PROTOCOL,
-    DeblurNotBuilt,
-    deblur_items,
     discover,
     pairs_from_run,
 )
@@ -68,11 +64,12 @@ def bench(
     report = rundir / "report"
     sheet = rundir / "sheet.png"
     if pred is None:
-        try:
-            deblur_items(items, pred_dir, deblur_options, overwrite=overwrite)
-        except DeblurNotBuilt as e:
-            console.print(str(e), markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_NOT_BUILT) from None
+        from deblurkit.cli import app  # the deblur command itself: its batch machinery and options
+
+        args = ["deblur", *(str(it.blurry) for it in items), "-o", str(pred_dir), "--device", device, *deblur_options]
+        code = app(args + (["--overwrite"] if overwrite else []) + (["--quiet"] if quiet else []), standalone_mode=False)
+        if code:
+            raise DeblurkitError(f"deblurring failed for some inputs (exit status {code}); re-run to retry them")
     if existing_outputs([*report_paths(report), sheet], overwrite):
         info(f"{report}.* exist; skipping the evaluation (use --overwrite to redo)")
         return

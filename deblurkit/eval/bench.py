@@ -1,4 +1,4 @@
-"""Benchmark datasets on disk, and the one seam where ``bench`` calls the deblurring engine.
+"""Benchmark datasets on disk and the results of a run (``bench``; deblurring is ``deblur``'s batch machinery).
 
 Layouts (``deblurkit bench LAYOUT --data DIR``):
 
@@ -11,8 +11,8 @@ Layouts (``deblurkit bench LAYOUT --data DIR``):
 ``folder``
     ``DIR/*.png|jpg|...``: blurry photos without ground truth; no-reference metrics.
 
-A run folder holds ``deblurred/<key>.png`` and ``deblurred/<key>_kernel.npy`` (written by the
-deblurring step), the report ``report.csv|json|md``, the contact sheet ``sheet.png`` and
+A run folder holds ``deblurred/<key>_deblurred.png``, ``deblurred/<key>_kernel.npy`` and
+``deblurred/<key>.json`` (written by ``deblur``, :mod:`deblurkit.pipeline`), the report ``report.csv|json|md``, the contact sheet ``sheet.png`` and
 ``bench.json`` (the settings of the run).
 """
 
@@ -34,10 +34,6 @@ from deblurkit.io import IMAGE_EXTENSIONS
 LAYOUTS = ("levin", "lai", "folder")
 #: Protocol used to evaluate each layout.
 LAYOUT_PROTOCOL = {"levin": "levin", "lai": "lai", "folder": "plain"}
-
-
-class DeblurNotBuilt(Exception):
-    """Raised by :func:`deblur_items` until the ``deblur`` command (issue #5) exists."""
 
 
 @dataclass(frozen=True)
@@ -117,29 +113,11 @@ def discover(layout: str, data: Path) -> list[BenchItem]:
     return items
 
 
-def deblur_items(items: list[BenchItem], out_dir: Path, options: list[str], overwrite: bool = False) -> None:
-    """Deblur every item into ``out_dir/<key>.png`` and ``out_dir/<key>_kernel.npy`` — THE seam to ``deblur``.
-
-    This is the only place where ``bench`` calls the deblurring engine; it is meant to use the
-    batch machinery of the ``deblur`` command (issue #5): one job per item, skipping items whose
-    outputs exist unless ``overwrite``, ``options`` being ``deblur``'s own command-line options.
-
-    Args:
-        items: the inputs.
-        out_dir: where the results go.
-        options: ``deblur`` options forwarded verbatim (e.g. ``["--prior", "dip"]``).
-        overwrite: redo finished items.
-
-    Raises:
-        DeblurNotBuilt: always, until issue #5 is built.
-    """
-    raise DeblurNotBuilt("deblurkit bench: needs deblur (issue #5), not built yet")
-
-
 def pairs_from_run(items: list[BenchItem], pred_dir: Path) -> list[Pair]:
     """Pair each item with its result in a run folder.
 
-    The result of item ``key`` is ``pred_dir/<key>.<image ext>`` (or SelfDeblur's ``<key>_x``); its
+    The result of item ``key`` is ``pred_dir/<key>_deblurred.<ext>`` (deblurkit's ``deblur``),
+    ``pred_dir/<key>.<ext>`` or SelfDeblur's ``<key>_x.<ext>``; its
     estimated kernel is found by :func:`deblurkit.eval.pairing.find_kernel` (``None`` if absent); the
     true kernel is the item's.
 
@@ -157,7 +135,10 @@ def pairs_from_run(items: list[BenchItem], pred_dir: Path) -> list[Pair]:
         raise DeblurkitError(f"--pred: no such folder: {pred_dir}")
     pairs, missing = [], []
     for it in items:
-        p = _find(pred_dir, it.key, IMAGE_EXTENSIONS) or _find(pred_dir, it.key + "_x", IMAGE_EXTENSIONS)
+        p = next(
+            (q for s in (f"{it.key}_deblurred", it.key, f"{it.key}_x") if (q := _find(pred_dir, s, IMAGE_EXTENSIONS))),
+            None,
+        )
         if p is None:
             missing.append(it.key)
             continue

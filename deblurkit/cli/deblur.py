@@ -1,0 +1,76 @@
+"""``deblurkit deblur``: uniform blind deblurring of files, folders or list files (GLKM Algorithm 2).
+
+Thin layer over :mod:`deblurkit.pipeline` (inputs, outputs, resume, sharding) and
+:func:`deblurkit.solvers.deblur.deblur_image`. Under
+``torchrun --nproc_per_node N -m deblurkit deblur DIR -o OUT`` every rank takes a disjoint share of
+the inputs (one GPU per rank when present); only rank 0 shows the overall progress.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import torch
+import typer
+
+from deblurkit.cli.common import DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, console, info, progress_bar, setup
+from deblurkit.errors import DeblurkitError
+from deblurkit.pipeline import DeblurSettings, collect_inputs, deblur_file, is_finished, load_models, shard
+from deblurkit.train.distributed import setup_distributed, teardown_distributed
+
+KernelSize = Literal["auto", "31", "45", "55", "65", "75"]
+
+
+def deblur(
+    inputs: Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")],
+    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("deblurred"),
+    prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP; diffusion priors later).")] = "dip",
+    kernel_prior: Annotated[
+        Literal["auto", "glkm", "fcn"],
+        typer.Option("--kernel-prior", help="glkm (GLKM latent kernel), fcn (SelfDeblur), auto: glkm when its weights exist."),
+    ] = "auto",
+    preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
+    kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window, or auto (rule in solvers.deblur).")] = "auto",
+    glob: Annotated[str | None, typer.Option("--glob", help="File pattern inside folders, e.g. '*_blur.png'.")] = None,
+    gan: Annotated[Path | None, typer.Option("--gan", help="Kernel-generator weights (default: shipped).")] = None,
+    initializer: Annotated[Path | None, typer.Option("--initializer", help="Initializer weights (default: shipped).")] = None,
+    init_only: Annotated[bool, typer.Option("--init-only", help="Only write the initial kernel G(E(y)).")] = False,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the preset's optimisation steps.")] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Blind deblurring: writes <stem>_deblurred.<ext>, <stem>_kernel.png/.npy and <stem>.json per input."""
+    dist = setup_distributed(device)
+    try:
+        setup(quiet or not dist.is_main)
+        settings = DeblurSettings(
+            prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
+            gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
+        )
+        files = collect_inputs(inputs, glob)
+        mine = shard(files, dist.rank, dist.world_size)
+        todo = [f for f in mine if overwrite or not is_finished(f, output_dir)]
+        if len(todo) < len(mine):
+            info(f"{len(mine) - len(todo)} of {len(mine)} inputs already done; skipping them (use --overwrite to redo)")
+        models_for = cache(lambda size: load_models(size, settings, dist.device))
+        failed = 0
+        with progress_bar("deblurring", total=len(todo)) as advance:
+            for i, path in enumerate(todo):
+                try:
+                    with torch.random.fork_rng(devices=[]):
+                        record = deblur_file(path, output_dir, settings, models_for, dist.device)
+                    for note in record["notes"] + record.get("result", {}).get("notes", []):
+                        info(f"{path.name}: {note}")
+                except DeblurkitError as e:
+                    failed += 1
+                    console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+                advance(completed=i + 1, image=path.name)
+        info(f"{len(todo) - failed} of {len(todo)} done, results in {output_dir}" + (f"; {failed} failed" if failed else ""))
+        if failed:
+            raise typer.Exit(1)
+    finally:
+        teardown_distributed()

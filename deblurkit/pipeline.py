@@ -1,0 +1,266 @@
+"""Batch deblurring of files: inputs, outputs, resume, sharding (the machinery behind ``deblur``).
+
+Per input ``<stem>.<ext>`` the outputs in the output folder are
+
+- ``<stem>_deblurred.<ext>`` — the restored image, in the input's bit depth;
+- ``<stem>_kernel.png`` (scaled for viewing) and ``<stem>_kernel.npy`` (exact, true convolution);
+- ``<stem>.json`` — the run record (settings, seed, kernel size, loss summary, timings, device,
+  weights' sha256), written **last**: an input counts as finished only when its JSON exists, so an
+  interrupted run never leaves a finished-looking partial result, and a re-run skips finished inputs.
+
+Under ``torchrun`` each rank takes the inputs ``i`` with ``i mod WORLD_SIZE == RANK``: a disjoint
+share, so every output is written exactly once. No CLI code here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deblurkit import __version__
+from deblurkit.errors import DeblurkitError
+from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, write_image, write_kernel
+from deblurkit.models.serialization import load_initializer, load_kernel_generator
+
+#: Files whose lines list inputs (one path per line; blank lines and ``#`` comments ignored).
+LIST_EXTENSIONS = (".txt", ".lst")
+#: Where the shipped weights live (the repository's ``weights/`` folder).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def collect_inputs(inputs: Sequence[Path], glob: str | None = None) -> list[Path]:
+    """Expand files, folders (recursive) and list files into a sorted list of unique image paths.
+
+    Args:
+        inputs: image files, folders, or ``.txt``/``.lst`` files listing paths (relative paths
+            are taken relative to the list file).
+        glob: pattern for folders (e.g. ``"*_blur.png"``); default every image extension.
+
+    Returns:
+        Unique paths, in the order given (folders sorted).
+
+    Raises:
+        DeblurkitError: a missing input, or nothing found.
+    """
+    out: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = p.rglob(glob) if glob else (q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
+            out += sorted(q for q in found if q.is_file())
+        elif p.suffix.lower() in LIST_EXTENSIONS and p.is_file():
+            for line in p.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    q = Path(line)
+                    out.append(q if q.is_absolute() else p.parent / q)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise DeblurkitError(f"no such file or folder: {p}")
+    unique = list(dict.fromkeys(out))
+    if not unique:
+        raise DeblurkitError("no input images found")
+    return unique
+
+
+def output_paths(source: Path, out_dir: Path) -> dict[str, Path]:
+    """The four outputs of one input (see module doc); keys ``image``, ``kernel_png``, ``kernel_npy``, ``json``."""
+    stem = source.stem
+    return {
+        "image": out_dir / f"{stem}_deblurred{source.suffix.lower()}",
+        "kernel_png": out_dir / f"{stem}_kernel.png",
+        "kernel_npy": out_dir / f"{stem}_kernel.npy",
+        "json": out_dir / f"{stem}.json",
+    }
+
+
+def shard(items: Sequence, rank: int, world_size: int) -> list:
+    """The share of rank ``rank`` among ``world_size``: items ``i`` with ``i mod world_size == rank``."""
+    return list(items[rank::world_size])
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DeblurSettings:
+    """Settings of a batch run (recorded in every JSON).
+
+    Attributes:
+        prior: image prior (``"dip"``).
+        kernel_prior: ``"glkm"``, ``"fcn"`` or ``"auto"`` (GLKM when an initializer for the size is
+            available, otherwise FCN).
+        preset: ``"fast"`` or ``"paper"``.
+        kernel_size: ``"auto"`` or a shipped generator size (31, 45, 55, 65, 75).
+        seed: random seed.
+        gan: generator weights, or ``None`` for ``weights/kernel_gan_S.safetensors``.
+        initializer: initializer weights, or ``None`` for ``weights/initializer_S.safetensors``.
+        init_only: only write the initial kernel ``G(E(y))`` (no optimisation, no image).
+        steps: override of the preset's number of optimisation steps (``None``: the preset's).
+    """
+
+    prior: str = "dip"
+    kernel_prior: str = "auto"
+    preset: str = "fast"
+    kernel_size: str = "auto"
+    seed: int = 0
+    gan: str | None = None
+    initializer: str | None = None
+    init_only: bool = False
+    steps: int | None = None
+
+    def resolved_preset(self):  # noqa: ANN201
+        """The :class:`~deblurkit.solvers.presets.Preset` with ``steps`` applied.
+
+        Raises:
+            DeblurkitError: unknown preset name.
+        """
+        from dataclasses import replace
+
+        from deblurkit.solvers.presets import get_preset
+
+        try:
+            preset = get_preset(self.preset)
+        except ValueError as e:
+            raise DeblurkitError(str(e)) from None
+        return preset if self.steps is None else replace(preset, steps=self.steps)
+
+
+@dataclass
+class Models:
+    """Kernel models for one size, loaded once per batch.
+
+    Attributes:
+        size: kernel side.
+        generator: the kernel generator or ``None``.
+        initializer: the initializer or ``None``.
+        files: ``{"gan": (path, sha256), "initializer": (path, sha256)}`` of what was loaded.
+    """
+
+    size: int
+    generator: torch.nn.Module | None = None
+    initializer: torch.nn.Module | None = None
+    files: dict = field(default_factory=dict)
+
+
+def load_models(size: int, settings: DeblurSettings, device: torch.device) -> Models:
+    """Load the generator and initializer of one size (missing default files are simply absent).
+
+    Raises:
+        DeblurkitError: an explicitly given weights file that is missing or invalid.
+    """
+    models = Models(size)
+    for key, attr, given, loader in (
+        ("gan", "generator", settings.gan, load_kernel_generator),
+        ("initializer", "initializer", settings.initializer, load_initializer),
+    ):
+        path = Path(given) if given else WEIGHTS_DIR / f"{'kernel_gan' if key == 'gan' else 'initializer'}_{size}.safetensors"
+        if given is None and not path.is_file():
+            continue
+        model, _ = loader(path, size=size, device=device)
+        setattr(models, attr, model)
+        models.files[key] = {"path": str(path), "sha256": sha256(path)}
+    return models
+
+
+def deblur_file(
+    source: Path,
+    out_dir: Path,
+    settings: DeblurSettings,
+    models_for: Callable[[int], Models],
+    device: torch.device,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> dict:
+    """Deblur one file and write its outputs (JSON last); returns the JSON record.
+
+    Args:
+        source: the blurry image.
+        out_dir: output folder.
+        settings: run settings.
+        models_for: ``size → Models`` (cached by the caller).
+        device: where to compute.
+        progress: ``(step, total, loss)`` callback of the solver.
+
+    Raises:
+        DeblurkitError: unreadable input, missing weights the settings need, or a write failure.
+    """
+    from deblurkit.solvers import initial_kernel, luminance_tensor
+    from deblurkit.solvers.deblur import auto_kernel_size, deblur_image
+
+    started = time.perf_counter()
+    img, info = read_image(source)
+    h, w = img.shape[:2]
+    if min(h, w) < 32:
+        raise DeblurkitError(f"{source}: image is {h}×{w}; at least 32×32 pixels are needed")
+    size = auto_kernel_size(h, w) if settings.kernel_size == "auto" else int(settings.kernel_size)
+    models = models_for(size)
+    kernel_prior = settings.kernel_prior
+    notes = []
+    if kernel_prior == "auto":
+        kernel_prior = "glkm" if models.generator is not None and models.initializer is not None else "fcn"
+        if kernel_prior == "fcn":
+            notes.append(f"no generator+initializer of size {size}: kernel prior fcn (SelfDeblur) used")
+    if kernel_prior == "glkm" and models.generator is None:
+        raise DeblurkitError(f"--kernel-prior glkm needs weights/kernel_gan_{size}.safetensors (or --gan)")
+    paths = output_paths(source, out_dir)
+    record = {
+        "input": str(source),
+        "settings": asdict(settings),
+        "kernel_prior": kernel_prior,
+        "kernel_size": size,
+        "weights": models.files,
+        "device": str(device),
+        "machine": f"{platform.machine()} {platform.system()}, {torch.get_num_threads()} threads",
+        "deblurkit": __version__,
+        "outputs": {k: str(v) for k, v in paths.items()},
+        "notes": notes,
+    }
+    if settings.init_only:
+        if models.generator is None or models.initializer is None:
+            raise DeblurkitError(f"--init-only needs a generator and an initializer of size {size}")
+        k = initial_kernel(models.initializer, models.generator, luminance_tensor(img, device))[0, 0].cpu().numpy()
+        del record["outputs"]["image"]
+    else:
+        try:
+            result = deblur_image(
+                img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=size,
+                generator=models.generator, initializer=models.initializer if kernel_prior == "glkm" else None,
+                seed=settings.seed, progress=progress, device=device,
+            )
+        except ValueError as e:
+            raise DeblurkitError(f"{source}: {e}") from None
+        k = result.kernel
+        write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])
+        record["result"] = result.summary()
+    write_kernel(paths["kernel_png"], k, protect=[source])
+    write_kernel(paths["kernel_npy"], k, protect=[source])
+    record["seconds"] = round(time.perf_counter() - started, 2)
+    atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
+    return record
+
+
+def _json_default(o):  # noqa: ANN001, ANN202
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def is_finished(source: Path, out_dir: Path) -> bool:
+    """Whether an input's run record (written last) exists."""
+    return output_paths(source, out_dir)["json"].is_file()
