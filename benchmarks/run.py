@@ -48,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
 
     print(f"Machine: {machine()}\n")
-    print(f"### Kernel synthesis ({args.count} kernels, wall time, best of 2)\n")
+    print(f"### Kernel synthesis ({args.count} kernels, wall time of one run after a warm-up run)\n")
     print("| family | 31×31 | 55×55 | 75×75 |\n| --- | --- | --- | --- |")
     for family in sorted(FAMILIES):
         cells = []
