@@ -43,6 +43,42 @@ DeviceOpt = Annotated[Literal["auto", "cpu", "cuda"], typer.Option("--device", h
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Redo work whose outputs already exist.")]
 
 
+#: ``--family`` choices of the training commands (``mix`` = half trajectory, half gp).
+TrainingFamily = Literal["mix", "trajectory", "gp"]
+
+
+def training_kernels(
+    kernels: Path | None,
+    synth: int | None,
+    family: str,
+    seed: int,
+    size: int,
+    min_length: float = 3.0,
+    max_length: float | None = None,
+) -> tuple:
+    """The training kernels of ``--kernels FILE.npz`` or ``--synth N``: ``((N, S, S) float32, description)``.
+
+    Raises:
+        DeblurkitError: both or neither option given, kernels of another size, or synthesis
+            settings that are rejected.
+    """
+    from deblurkit.io import read_kernel_set
+    from deblurkit.kernels import synthesize_training_set
+
+    if (kernels is None) == (synth is None):
+        raise DeblurkitError("give exactly one of --kernels FILE.npz or --synth N")
+    if kernels is not None:
+        data, _ = read_kernel_set(kernels)
+        if data.shape[1:] != (size, size):
+            raise DeblurkitError(f"{kernels}: kernels are {data.shape[1]}×{data.shape[2]}, but --size is {size}")
+        return data, {"source": str(kernels), "count": int(len(data))}
+    info(f"synthesising {synth} {family} kernels of {size}×{size} (seed {seed})")
+    try:
+        return synthesize_training_set(size, synth, family, seed, min_length, max_length)
+    except ValueError as e:
+        raise DeblurkitError(str(e)) from None
+
+
 class _State:
     quiet = False
 

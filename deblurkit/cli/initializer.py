@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import torch
 import typer
 
@@ -26,11 +25,13 @@ from deblurkit.cli.common import (
     existing_outputs,
     info,
     progress_bar,
+    TrainingFamily,
     setup,
+    training_kernels,
 )
 from deblurkit.datasets import load_sharp_images
 from deblurkit.errors import DeblurkitError
-from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, read_kernel_set, write_kernel
+from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, write_kernel
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.serialization import load_initializer, load_kernel_generator, save_initializer
 from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
@@ -39,27 +40,12 @@ from deblurkit.solvers import initial_kernel, luminance_tensor
 from deblurkit.train.distributed import distributed
 from deblurkit.train.initializer import RECIPES, recipe_by_name, train_initializer
 
-Family = Literal["mix", "trajectory", "gp"]
 Recipe = Literal[tuple(RECIPES)]
 
 GanOpt = Annotated[
     Path | None, typer.Option("--gan", help="Kernel-generator weights; default weights/kernel_gan_S.safetensors.")
 ]
 SizeOpt = Annotated[int, typer.Option("--size", help="Kernel side S of the generator (31, 45, 55, 65, 75).")]
-
-
-def _training_kernels(kernels: Path | None, synth: int | None, family: str, seed: int, size: int) -> tuple[np.ndarray, dict]:
-    if (kernels is None) == (synth is None):
-        raise DeblurkitError("give exactly one of --kernels FILE.npz or --synth N")
-    if kernels is not None:
-        data, _ = read_kernel_set(kernels)
-        if data.shape[1:] != (size, size):
-            raise DeblurkitError(f"{kernels}: kernels are {data.shape[1]}×{data.shape[2]}, but --size is {size}")
-        return data, {"source": str(kernels), "count": int(len(data))}
-    try:
-        return synthesize_training_set(size, synth, family, seed)
-    except ValueError as e:
-        raise DeblurkitError(str(e)) from None
 
 
 def train_initializer_cmd(
@@ -72,7 +58,7 @@ def train_initializer_cmd(
     ] = None,
     kernels: Annotated[Path | None, typer.Option("--kernels", help="Training kernels .npz ('kernels': (N, S, S)).")] = None,
     synth: Annotated[int | None, typer.Option("--synth", min=1, help="Instead of --kernels: synthesise N kernels.")] = None,
-    family: Annotated[Family, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
+    family: Annotated[TrainingFamily, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
     recipe: Annotated[Recipe, typer.Option("--recipe", help="cpu: cached inversions (default); paper: reference settings.")] = "cpu",
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override the recipe's epochs.")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option("--samples-per-epoch", min=1, help="Override: patches per epoch.")] = None,
@@ -105,7 +91,7 @@ def train_initializer_cmd(
             return
         check_checkpoint(workdir / "checkpoint.pt", resume, overwrite)
         generator, gan_meta = load_kernel_generator(gan, size=size, device=dist.device)
-        data, data_info = _training_kernels(kernels, synth, family, seed, size)
+        data, data_info = training_kernels(kernels, synth, family, seed, size)
         sharp = load_sharp_images(images, split="train")
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
@@ -213,7 +199,7 @@ def initializer_report_cmd(
     initializer: Annotated[Path | None, typer.Option("--initializer", help="Initializer weights.")] = None,
     kernels: Annotated[Path | None, typer.Option("--kernels", help="Training kernels .npz (for the mean-kernel baseline).")] = None,
     synth: Annotated[int | None, typer.Option("--synth", min=1, help="Instead of --kernels: the training synthesis size N.")] = None,
-    family: Annotated[Family, typer.Option("--family", help="Family of the training synthesis.")] = "mix",
+    family: Annotated[TrainingFamily, typer.Option("--family", help="Family of the training synthesis.")] = "mix",
     count: Annotated[int, typer.Option("--count", min=1, help="Validation samples (fresh kernels).")] = 200,
     levin: Annotated[Path | None, typer.Option("--levin", help="Levin folder (imM_kernelN_img.png, gt/kernelN.png).")] = None,
     seed: SeedOpt = 0,
@@ -234,7 +220,7 @@ def initializer_report_cmd(
     initializer = initializer or Path(f"weights/initializer_{size}.safetensors")
     generator, _ = load_kernel_generator(gan, size=size, device=dev)
     encoder, _ = load_initializer(initializer, size=size, device=dev)
-    train_kernels, _ = _training_kernels(kernels, synth, family, seed, size)
+    train_kernels, _ = training_kernels(kernels, synth, family, seed, size)
     # Fresh validation kernels: same recipe, a seed the training set never used.
     fresh, _ = synthesize_training_set(size, count, family, seed + 10_000)
     val = validation_samples(load_sharp_images(images, split="val", min_side=256), fresh, count, seed=seed)

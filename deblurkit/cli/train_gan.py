@@ -13,7 +13,7 @@ import platform
 import shlex
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 import typer
@@ -28,17 +28,16 @@ from deblurkit.cli.common import (
     existing_outputs,
     info,
     progress_bar,
+    TrainingFamily,
     setup,
+    training_kernels,
 )
 from deblurkit.errors import DeblurkitError
-from deblurkit.io import read_kernel_set
-from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.kernel_gan import SIZES
 from deblurkit.models.serialization import save_kernel_generator
 from deblurkit.train.distributed import distributed
 from deblurkit.train.kernel_gan import GANTrainConfig, planned_steps, train_kernel_gan
 
-Family = Literal["mix", "trajectory", "gp"]
 
 
 def train_kernel_gan_cmd(
@@ -53,7 +52,7 @@ def train_kernel_gan_cmd(
     synth: Annotated[
         int | None, typer.Option("--synth", min=1, help="Instead of --kernels: synthesise N training kernels.")
     ] = None,
-    family: Annotated[Family, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
+    family: Annotated[TrainingFamily, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
     min_length: Annotated[float, typer.Option("--min-length", min=1.0, help="--synth: shortest blur (pixels).")] = 3.0,
     max_length: Annotated[
         float | None, typer.Option("--max-length", min=1.0, help="--synth: longest blur (pixels); default S − 2.")
@@ -99,17 +98,7 @@ def train_kernel_gan_cmd(
             return
         check_checkpoint(workdir / "checkpoint.pt", resume, overwrite)
 
-        if kernels is not None:
-            data, _ = read_kernel_set(kernels)
-            if data.shape[1:] != (size, size):
-                raise DeblurkitError(f"{kernels}: kernels are {data.shape[1]}×{data.shape[2]}, but --size is {size}")
-            data_info = {"source": str(kernels), "count": int(len(data))}
-        else:
-            info(f"synthesising {synth} {family} kernels of {size}×{size} (seed {seed})")
-            try:
-                data, data_info = synthesize_training_set(size, synth, family, seed, min_length, max_length)
-            except ValueError as e:
-                raise DeblurkitError(str(e)) from None
+        data, data_info = training_kernels(kernels, synth, family, seed, size, min_length, max_length)
         cfg = GANTrainConfig(
             size=size,
             epochs=epochs,
