@@ -117,6 +117,31 @@ def not_built(command: str, issue: str) -> None:
     raise typer.Exit(EXIT_NOT_BUILT)
 
 
+def training_paths(output: Path | None, default: str, workdir: Path | None, threads: int | None) -> tuple[Path, Path]:
+    """Resolve a training command's weights file and working folder, and apply ``--threads``.
+
+    Args:
+        output: ``-o`` value or ``None`` for ``default``.
+        default: default weights path, e.g. ``"weights/kernel_gan_31.safetensors"``.
+        workdir: ``--workdir`` or ``None`` for the output path with suffix ``.train``.
+        threads: ``--threads`` (CPU threads of this process) or ``None``.
+
+    Returns:
+        ``(output, workdir)``.
+
+    Raises:
+        DeblurkitError: an output that is not a ``.safetensors`` file.
+    """
+    import torch
+
+    output = output or Path(default)
+    if output.suffix != ".safetensors":
+        raise DeblurkitError(f"output must be a .safetensors file, got {output}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return output, workdir or output.with_suffix(".train")
+
+
 def check_checkpoint(ckpt: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to silently restart or resume a training run.
 

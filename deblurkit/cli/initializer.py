@@ -27,6 +27,7 @@ from deblurkit.cli.common import (
     progress_bar,
     TrainingFamily,
     setup,
+    training_paths,
     training_kernels,
 )
 from deblurkit.datasets import load_sharp_images
@@ -77,13 +78,8 @@ def train_initializer_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Train the kernel initializer E (ResNet-18) by collaborative GAN inversion (GLKM Algorithm 1)."""
-    output = output or Path(f"weights/initializer_{size}.safetensors")
+    output, workdir = training_paths(output, f"weights/initializer_{size}.safetensors", workdir, threads)
     gan = gan or Path(f"weights/kernel_gan_{size}.safetensors")
-    if output.suffix != ".safetensors":
-        raise DeblurkitError(f"output must be a .safetensors file, got {output}")
-    workdir = workdir or output.with_suffix(".train")
-    if threads is not None:
-        torch.set_num_threads(threads)
     with distributed(device) as dist:
         setup(quiet or not dist.is_main)
         if existing_outputs([output], overwrite):

@@ -30,6 +30,7 @@ from deblurkit.cli.common import (
     progress_bar,
     TrainingFamily,
     setup,
+    training_paths,
     training_kernels,
 )
 from deblurkit.errors import DeblurkitError
@@ -84,12 +85,7 @@ def train_kernel_gan_cmd(
         raise DeblurkitError(f"no kernel-generator architecture for size {size}; choose one of {', '.join(map(str, SIZES))}")
     if (kernels is None) == (synth is None):
         raise DeblurkitError("give exactly one of --kernels FILE.npz or --synth N")
-    output = output or Path(f"weights/kernel_gan_{size}.safetensors")
-    if output.suffix != ".safetensors":
-        raise DeblurkitError(f"output must be a .safetensors file, got {output}")
-    workdir = workdir or output.with_suffix(".train")
-    if threads is not None:
-        torch.set_num_threads(threads)
+    output, workdir = training_paths(output, f"weights/kernel_gan_{size}.safetensors", workdir, threads)
 
     with distributed(device) as dist:
         setup(quiet or not dist.is_main)
