@@ -103,3 +103,13 @@ def test_bench_deblurs_then_evaluates(cli, tmp_path):
     report = json.loads((run / "report.json").read_text())
     assert report["overall"]["n"] == 1 and 0 < report["overall"]["SSIM"] <= 1 and 0 < report["overall"]["MNC"] <= 1
     assert (run / "sheet.png").is_file()
+
+
+def test_eval_pairs_deblur_outputs_by_the_levin_rule(tmp_path):
+    from deblurkit.eval.pairing import compile_rule, find_kernel
+
+    pattern, _ = compile_rule("levin")
+    m = pattern.fullmatch("im3_kernel7_img_deblurred")
+    assert m and m.group("gt") == "im3" and m.group("kernel") == "kernel7"
+    np.save(tmp_path / "im3_kernel7_img_kernel.npy", np.ones((3, 3)))
+    assert find_kernel(tmp_path, "im3_kernel7_img_deblurred") == tmp_path / "im3_kernel7_img_kernel.npy"

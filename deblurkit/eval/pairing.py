@@ -4,11 +4,11 @@ Name rules (a rule is a regular expression matched against the whole *stem* of e
 prediction folder; its named groups say where the ground truth is):
 
 ``levin``
-    ``im<M>_kernel<N>_img[_x].<ext>`` ↔ ground truth ``im<M>.<ext>``; group ``kernel<N>``; true kernel
-    ``kernel<N>.<ext>`` (Levin et al. CVPR 2009 as distributed with SelfDeblur; ``_x`` is SelfDeblur's
-    output suffix).
+    ``im<M>_kernel<N>_img[_x|_deblurred].<ext>`` ↔ ground truth ``im<M>.<ext>``; group ``kernel<N>``;
+    true kernel ``kernel<N>.<ext>`` (Levin et al. CVPR 2009 as distributed with SelfDeblur; ``_x`` is
+    SelfDeblur's output suffix, ``_deblurred`` deblurkit's, see :data:`RESULT_SUFFIXES`).
 ``lai``
-    ``<cat>_<MM>_kernel_<NN>[_x].<ext>`` ↔ ``<cat>_<MM>.<ext>``; group ``<cat>`` (manmade, natural,
+    ``<cat>_<MM>_kernel_<NN>[_x|_deblurred].<ext>`` ↔ ``<cat>_<MM>.<ext>``; group ``<cat>`` (manmade, natural,
     people, saturated, text); true kernel ``kernel_<NN>.<ext>`` (Lai et al. CVPR 2016 names).
 ``same``
     ``<stem>.<ext>`` ↔ ``<stem>.<ext>`` (any extension); no group; true kernel ``<stem>.<ext>``.
@@ -17,8 +17,8 @@ a custom regular expression
     group, optional ``kernel`` = true-kernel stem (default: the ground-truth stem).
 
 Estimated kernels (``--pred-kernels DIR``) are found by the prediction's stem with the suffix
-``_kernel`` (deblurkit's convention), ``_k`` (SelfDeblur's; a trailing ``_x`` of the image stem
-is dropped first) or none, as ``.npy`` (preferred) or an image file. Files whose stem ends in
+``_kernel`` (deblurkit's convention), ``_k`` (SelfDeblur's; a trailing result suffix ``_x`` or
+``_deblurred`` of the image stem is dropped first) or none, as ``.npy`` (preferred) or an image file. Files whose stem ends in
 ``_kernel``, or in ``_k`` next to an image of the same stem, are never taken for images.
 """
 
@@ -33,10 +33,13 @@ from deblurkit.io import IMAGE_EXTENSIONS
 
 KERNEL_EXTENSIONS = (".npy", ".png", ".tif", ".tiff", ".bmp")
 
+#: Suffixes that deblurring tools add to a result's stem: deblurkit's ``deblur`` and SelfDeblur.
+RESULT_SUFFIXES = ("_deblurred", "_x")
+
 #: Built-in rules: name → (regex, name of the group used for report groups or None).
 RULES: dict[str, tuple[str, str | None]] = {
-    "levin": (r"(?P<gt>im\d+)_(?P<kernel>kernel\d+)_img(?:_x)?", "kernel"),
-    "lai": (r"(?P<gt>(?P<group>[A-Za-z]+)_\d+)_(?P<kernel>kernel_\d+)(?:_x)?", "group"),
+    "levin": (r"(?P<gt>im\d+)_(?P<kernel>kernel\d+)_img(?:_x|_deblurred)?", "kernel"),
+    "lai": (r"(?P<gt>(?P<group>[A-Za-z]+)_\d+)_(?P<kernel>kernel_\d+)(?:_x|_deblurred)?", "group"),
     "same": (r"(?P<gt>.+)", None),
 }
 
@@ -109,7 +112,7 @@ def _check_dir(path: Path | None, option: str) -> None:
 
 def find_kernel(folder: Path, stem: str, exclude: Path | None = None) -> Path | None:
     """The estimated-kernel file of an image stem in ``folder`` (see module doc), or ``None``."""
-    bases = [stem] + ([stem[:-2]] if stem.endswith("_x") else [])
+    bases = [stem] + [stem.removesuffix(sfx) for sfx in RESULT_SUFFIXES if stem.endswith(sfx)]
     for base in bases:
         for suffix in ("_kernel", "_k", ""):
             for ext in KERNEL_EXTENSIONS:
