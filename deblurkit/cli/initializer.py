@@ -19,23 +19,32 @@ from deblurkit.cli.common import (
     OverwriteOpt,
     QuietOpt,
     SeedOpt,
+    TrainingFamily,
+    check_checkpoint,
     command_line,
     console,
-    check_checkpoint,
     existing_outputs,
     info,
     progress_bar,
-    TrainingFamily,
     setup,
-    training_paths,
     training_kernels,
+    training_paths,
 )
 from deblurkit.datasets import load_sharp_images
 from deblurkit.errors import DeblurkitError
-from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, write_kernel
+from deblurkit.io import atomic_write_bytes, read_image, write_kernel
 from deblurkit.kernels import synthesize_training_set
-from deblurkit.models.serialization import load_initializer, load_kernel_generator, save_initializer
-from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
+from deblurkit.models.serialization import (
+    load_initializer,
+    load_kernel_generator,
+    save_initializer,
+)
+from deblurkit.pipeline import collect_inputs
+from deblurkit.reports.initializer import (
+    initializer_report,
+    levin_samples,
+    validation_samples,
+)
 from deblurkit.runtime import resolve_device, seed_everything
 from deblurkit.solvers import initial_kernel, luminance_tensor
 from deblurkit.train.distributed import distributed
@@ -134,20 +143,6 @@ def train_initializer_cmd(
             info(f"wrote {output} ({result.steps} steps, {result.wall_s:.0f} s of training)")
 
 
-def _list_inputs(inputs: list[Path]) -> list[Path]:
-    files = []
-    for p in inputs:
-        if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS)
-        elif p.exists():
-            files.append(p)
-        else:
-            raise DeblurkitError(f"no such file or folder: {p}")
-    if not files:
-        raise DeblurkitError("no input images found")
-    return files
-
-
 def estimate_kernel_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Blurry images or folders.")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Folder for <stem>_kernel.png and .npy.")],
@@ -165,7 +160,7 @@ def estimate_kernel_cmd(
     dev = resolve_device(device)
     generator, _ = load_kernel_generator(gan or Path(f"weights/kernel_gan_{size}.safetensors"), size=size, device=dev)
     encoder, _ = load_initializer(initializer or Path(f"weights/initializer_{size}.safetensors"), size=size, device=dev)
-    files = _list_inputs(inputs)
+    files = collect_inputs(inputs)
     failures = 0
     with progress_bar("estimating kernels", total=len(files)) as advance:
         for path in files:
