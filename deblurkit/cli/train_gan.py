@@ -61,6 +61,15 @@ def train_kernel_gan_cmd(
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.")] = 20,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Global batch size (split over torchrun processes).")] = 128,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate (both networks).")] = 2e-4,
+    instance_noise: Annotated[
+        float,
+        typer.Option(
+            "--instance-noise", min=0.0, help="Std of Gaussian noise on the discriminator's inputs, in units of 1/S² (0: paper)."
+        ),
+    ] = 0.0,
+    label_smoothing: Annotated[
+        float, typer.Option("--label-smoothing", min=0.0, max=0.5, help="Real-label target 1 − this (0: paper).")
+    ] = 0.0,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Stop after this many steps in total (smoke runs).")
     ] = None,
@@ -103,8 +112,11 @@ def train_kernel_gan_cmd(
             seed=seed,
             checkpoint_every=checkpoint_every,
             max_steps=steps,
+            instance_noise=instance_noise,
+            label_smoothing=label_smoothing,
         )
-        command = _command(size, output, kernels, synth, family, min_length, max_length, epochs, batch, lr, steps, seed)
+        command = _command(size, output, kernels, synth, family, min_length, max_length, epochs, batch, lr, steps, seed,
+                           instance_noise, label_smoothing)
         if dist.world_size > 1:
             command = f"torchrun --nproc_per_node {dist.world_size} -m deblurkit " + command.removeprefix("deblurkit ")
         info(
@@ -140,6 +152,8 @@ def train_kernel_gan_cmd(
                 "batch": batch,
                 "lr": lr,
                 "betas": [0.5, 0.999],
+                "instance_noise": instance_noise,
+                "label_smoothing": label_smoothing,
                 "seed": seed,
                 "steps": result.steps,
                 "wall_s": round(result.wall_s, 1),
@@ -168,6 +182,8 @@ def _command(
     lr: float,
     steps: int | None,
     seed: int,
+    instance_noise: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> str:
     """The canonical command line of this training run (stored in the weights' metadata)."""
     args = ["deblurkit", "train-kernel-gan", "--size", str(size)]
@@ -180,6 +196,10 @@ def _command(
     args += ["--epochs", str(epochs), "--batch", str(batch)]
     if lr != 2e-4:
         args += ["--lr", f"{lr:g}"]
+    if instance_noise:
+        args += ["--instance-noise", f"{instance_noise:g}"]
+    if label_smoothing:
+        args += ["--label-smoothing", f"{label_smoothing:g}"]
     if steps is not None:
         args += ["--steps", str(steps)]
     args += ["--seed", str(seed), "-o", str(output)]

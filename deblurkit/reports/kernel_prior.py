@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,33 +28,9 @@ import torch
 from deblurkit.errors import DeblurkitError
 from deblurkit.metrics import mnc_batch
 from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.solvers.inversion import FitConfig, fit_generator
 
 KERNEL_FILE_EXTENSIONS = (".png", ".npy", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Settings of the generator fits and the diversity estimate.
-
-    Attributes:
-        steps_w: Adam steps in ``w`` space.
-        lr_w: learning rate in ``w`` space (``w`` is O(1): BN-normalised, ReLU'd features).
-        restarts_w: random starts ``w₀ = g1(z₀)`` per kernel.
-        steps_z: Adam steps in ``z`` space.
-        lr_z: learning rate in ``z`` space.
-        restarts_z: random starts ``z₀ ~ N(0, I)`` per kernel.
-        num_samples: random samples for the diversity score.
-        seed: seeds the starts and the samples.
-    """
-
-    steps_w: int = 1000
-    lr_w: float = 0.1
-    restarts_w: int = 8
-    steps_z: int = 1000
-    lr_z: float = 0.05
-    restarts_z: int = 8
-    num_samples: int = 64
-    seed: int = 0
 
 
 def place_in_window(k: np.ndarray, size: int) -> np.ndarray:
@@ -135,91 +111,6 @@ def load_reference_kernels(path: Path | str) -> list[tuple[str, np.ndarray]]:
             return [(path.stem, read_kernel(path))]
         return [(f"kernel_{i:03d}", k) for i, k in enumerate(ks)]
     return [(path.stem, read_kernel(path))]
-
-
-def _best_of(kernels: torch.Tensor, losses: torch.Tensor, n: int, r: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick, per reference, the start with the lowest loss. ``kernels`` (n·r, S, S), ``losses`` (n·r,)."""
-    losses = losses.reshape(n, r)
-    best = losses.argmin(dim=1)
-    idx = torch.arange(n) * r + best
-    return kernels[idx], losses[torch.arange(n), best]
-
-
-def _fit(
-    generator: KernelGenerator,
-    targets: torch.Tensor,
-    space: str,
-    steps: int,
-    lr: float,
-    restarts: int,
-    seed: int,
-    progress: Callable[[int], None] | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    n = targets.shape[0]
-    device = next(generator.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    z0 = generator.sample_latent(n * restarts, generator=gen).to(device)
-    with torch.no_grad():
-        var = (generator.first_layer(z0) if space == "w" else z0).clone()
-    var.requires_grad_(True)
-    forward = generator.from_w if space == "w" else generator
-    tgt = targets.to(device).repeat_interleave(restarts, dim=0)[:, None]
-    opt = torch.optim.Adam([var], lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps), eta_min=lr * 0.01)
-    for i in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = (forward(var) - tgt).abs().flatten(1).sum(dim=1)
-        loss.sum().backward()
-        opt.step()
-        sched.step()
-        if progress is not None:
-            progress(1)
-    with torch.no_grad():
-        k = forward(var)
-        loss = (k - tgt).abs().flatten(1).sum(dim=1)
-    return _best_of(k[:, 0].cpu(), loss.cpu(), n, restarts)
-
-
-def fit_generator(
-    generator: KernelGenerator,
-    targets: torch.Tensor,
-    space: str,
-    cfg: FitConfig = FitConfig(),
-    progress: Callable[[int], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fit the frozen generator to target kernels by Adam on the L1 error.
-
-    Args:
-        generator: trained generator; put in eval mode and its weights frozen for the fit (its
-            ``requires_grad`` flags are restored afterwards).
-        targets: ``(N, S, S)`` float32 kernels in the generator's window (sum 1).
-        space: ``"w"`` (first-layer feature map, GLKM Eq. (6)) or ``"z"`` (latent, Eq. (5)).
-        cfg: steps, learning rate, restarts and seed for that space.
-        progress: called with ``1`` after every Adam step.
-
-    Returns:
-        ``(fits, l1)``: ``(N, S, S)`` float32 best fits (CPU) and their ``(N,)`` L1 errors
-        (in ``[0, 2]``, as both kernels sum to 1).
-
-    Raises:
-        ValueError: unknown space or targets of the wrong size.
-    """
-    s = generator.config.size
-    if targets.ndim != 3 or tuple(targets.shape[1:]) != (s, s):
-        raise ValueError(f"targets must be (N, {s}, {s}), got {tuple(targets.shape)}")
-    if space not in ("w", "z"):
-        raise ValueError(f"space must be 'w' or 'z', got {space!r}")
-    generator.eval()
-    flags = [p.requires_grad for p in generator.parameters()]
-    for p in generator.parameters():
-        p.requires_grad_(False)
-    try:
-        if space == "w":
-            return _fit(generator, targets, "w", cfg.steps_w, cfg.lr_w, cfg.restarts_w, cfg.seed, progress)
-        return _fit(generator, targets, "z", cfg.steps_z, cfg.lr_z, cfg.restarts_z, cfg.seed + 1, progress)
-    finally:
-        for p, f in zip(generator.parameters(), flags):
-            p.requires_grad_(f)
 
 
 def sample_diversity(generator: KernelGenerator, n: int = 64, seed: int = 0) -> float:

@@ -5,7 +5,13 @@ Per step, with a batch of real kernels ``k`` and latents ``z ~ N(0, I)``:
 1. discriminator: minimise ``BCE(D(k), 1) + BCE(D(G(z)), 0)`` (``G(z)`` detached);
 2. generator: minimise the non-saturating loss ``BCE(D(G(z)), 1)``;
 
-each with Adam (lr 2e-4, betas (0.5, 0.999)). One code path serves one process and ``torchrun``
+each with Adam (lr 2e-4, betas (0.5, 0.999)). Two optional stabilisers, both off in the paper's
+recipe: *instance noise* (Sønderby et al. 2017; Arjovsky & Bottou 2017) adds Gaussian noise of std
+``instance_noise / S²`` (``1/S²`` is the value of the flat kernel) to every kernel the
+discriminator sees, real and generated — a softmax output is never exactly zero, so without it the
+discriminator can separate real from generated kernels by their empty background alone and wins
+from the first steps; *one-sided label smoothing* (Salimans et al. 2016) trains ``D`` towards
+``1 − label_smoothing`` on real kernels. One code path serves one process and ``torchrun``
 (DistributedDataParallel; see :mod:`deblurkit.train.distributed`): the global batch is split evenly
 over the ranks, every rank draws its own latents from a seed derived from ``(seed, rank, step)`` —
 so a resumed run continues exactly where it stopped — and rank 0 writes checkpoints and one sample
@@ -46,6 +52,9 @@ class GANTrainConfig:
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
         max_steps: stop after this many steps in total (``None``: run all epochs).
         num_samples: kernels in each epoch's sample grid (fixed latents).
+        instance_noise: std of the Gaussian noise added to the discriminator's inputs, in units of
+            ``1/S²`` (0: off, the paper's recipe).
+        label_smoothing: real-label target is ``1 − label_smoothing`` (0: off, the paper's recipe).
     """
 
     size: int = 31
@@ -57,6 +66,8 @@ class GANTrainConfig:
     checkpoint_every: int = 500
     max_steps: int | None = None
     num_samples: int = 64
+    instance_noise: float = 0.0
+    label_smoothing: float = 0.0
 
 
 @dataclass
@@ -113,10 +124,15 @@ def planned_steps(num_kernels: int, cfg: GANTrainConfig, world_size: int = 1) ->
     return total if cfg.max_steps is None else min(total, cfg.max_steps)
 
 
+def _normal(shape: tuple[int, ...], *key: int) -> torch.Tensor:
+    """float32 N(0, 1) samples of ``shape``, a pure function of the integer ``key``."""
+    state = int(np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(state))
+
+
 def _latents(seed: int, rank: int, step: int, n: int, dim: int) -> torch.Tensor:
     """``(n, dim, 1, 1)`` float32 N(0, 1) latents, a pure function of ``(seed, rank, step)``."""
-    state = int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
-    return torch.randn(n, dim, 1, 1, generator=torch.Generator().manual_seed(state))
+    return _normal((n, dim, 1, 1), seed, rank, step)
 
 
 def sample_latents(seed: int, n: int, dim: int = 100) -> torch.Tensor:
@@ -193,8 +209,8 @@ def train_kernel_gan(
         state = load_checkpoint(ckpt_path, map_location=device)
         saved = state.get("config", {})
         mine = asdict(cfg)
-        for key in ("size", "batch", "lr", "seed"):
-            if saved.get(key) != mine[key]:
+        for key in ("size", "batch", "lr", "seed", "instance_noise", "label_smoothing"):
+            if saved.get(key, 0.0 if key in ("instance_noise", "label_smoothing") else None) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
             raise DeblurkitError(
@@ -230,6 +246,8 @@ def train_kernel_gan(
         barrier(dist)
 
     ones = torch.ones(local_batch, device=device)
+    real_target = torch.full((local_batch,), 1.0 - cfg.label_smoothing, device=device)
+    noise_std = cfg.instance_noise / cfg.size**2
     zeros = torch.zeros(local_batch, device=device)
     g_ddp.train()
     d_ddp.train()
@@ -248,12 +266,19 @@ def train_kernel_gan(
             real = data[idx].to(device, non_blocking=True)
             z = _latents(cfg.seed, dist.rank, step, local_batch, g.config.latent_dim).to(device)
             fake = g_ddp(z)
+            if noise_std > 0:  # instance noise: the same draws for D's and G's view of the fakes
+                shape = (local_batch, 1, cfg.size, cfg.size)
+                noise_real = noise_std * _normal(shape, cfg.seed, dist.rank, step, 1).to(device)
+                noise_fake = noise_std * _normal(shape, cfg.seed, dist.rank, step, 2).to(device)
+                real = real + noise_real
+            else:
+                noise_fake = torch.zeros((), device=device)
 
-            # 1. discriminator: real → 1, fake → 0
+            # 1. discriminator: real → 1 (− smoothing), fake → 0
             opt_d.zero_grad(set_to_none=True)
             logit_real = d_ddp(real, logits=True)
-            logit_fake = d_ddp(fake.detach(), logits=True)
-            loss_d = F.binary_cross_entropy_with_logits(logit_real, ones) + F.binary_cross_entropy_with_logits(
+            logit_fake = d_ddp(fake.detach() + noise_fake, logits=True)
+            loss_d = F.binary_cross_entropy_with_logits(logit_real, real_target) + F.binary_cross_entropy_with_logits(
                 logit_fake, zeros
             )
             loss_d.backward()
@@ -261,7 +286,7 @@ def train_kernel_gan(
 
             # 2. generator: non-saturating loss, fake → 1
             opt_g.zero_grad(set_to_none=True)
-            logit_gen = d_ddp(fake, logits=True)
+            logit_gen = d_ddp(fake + noise_fake, logits=True)
             loss_g = F.binary_cross_entropy_with_logits(logit_gen, ones)
             loss_g.backward()
             opt_g.step()
