@@ -4,6 +4,8 @@ Per input ``<stem>.<ext>`` the outputs in the output folder are
 
 - ``<stem>_deblurred.<ext>`` — the restored image, in the input's bit depth;
 - ``<stem>_kernel.png`` (scaled for viewing) and ``<stem>_kernel.npy`` (exact, true convolution);
+  for non-uniform deblurring ``<stem>_kernels.png`` (the kernel field: every patch kernel drawn at
+  its patch centre over the dimmed output) and ``<stem>_kernels.npy`` (``(rows, cols, S, S)``);
 - ``<stem>.json`` — the run record (settings, seed, kernel size, loss summary, timings, device,
   weights' sha256), written **last**: an input counts as finished only when its JSON exists, so an
   interrupted run never leaves a finished-looking partial result, and a re-run skips finished inputs.
@@ -15,6 +17,7 @@ share, so every output is written exactly once. No CLI code here.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import time
@@ -28,6 +31,7 @@ import torch
 from deblurkit import __version__
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, write_image, write_kernel
+from deblurkit.models.kernel_gan import SIZES
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 
 #: Files whose lines list inputs (one path per line; blank lines and ``#`` comments ignored).
@@ -71,13 +75,14 @@ def collect_inputs(inputs: Sequence[Path], glob: str | None = None) -> list[Path
     return unique
 
 
-def output_paths(source: Path, out_dir: Path) -> dict[str, Path]:
+def output_paths(source: Path, out_dir: Path, nonuniform: bool = False) -> dict[str, Path]:
     """The four outputs of one input (see module doc); keys ``image``, ``kernel_png``, ``kernel_npy``, ``json``."""
     stem = source.stem
+    kern = "kernels" if nonuniform else "kernel"
     return {
         "image": out_dir / f"{stem}_deblurred{source.suffix.lower()}",
-        "kernel_png": out_dir / f"{stem}_kernel.png",
-        "kernel_npy": out_dir / f"{stem}_kernel.npy",
+        "kernel_png": out_dir / f"{stem}_{kern}.png",
+        "kernel_npy": out_dir / f"{stem}_{kern}.npy",
         "json": out_dir / f"{stem}.json",
     }
 
@@ -110,7 +115,10 @@ class DeblurSettings:
         gan: generator weights, or ``None`` for ``weights/kernel_gan_S.safetensors``.
         initializer: initializer weights, or ``None`` for ``weights/initializer_S.safetensors``.
         init_only: only write the initial kernel ``G(E(y))`` (no optimisation, no image).
-        steps: override of the preset's number of optimisation steps (``None``: the preset's).
+        steps: override of the preset's number of optimisation steps (``None``: the preset's; for
+            non-uniform deblurring, of both stages).
+        nonuniform: spatially varying blur (GLKM Algorithm 4, SVOLA) instead of one kernel.
+        grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
     """
 
     prior: str = "dip"
@@ -122,22 +130,44 @@ class DeblurSettings:
     initializer: str | None = None
     init_only: bool = False
     steps: int | None = None
+    nonuniform: bool = False
+    grid: str = "auto"
 
     def resolved_preset(self):  # noqa: ANN201
-        """The :class:`~deblurkit.solvers.presets.Preset` with ``steps`` applied.
+        """The :class:`~deblurkit.solvers.presets.Preset` (or, non-uniform,
+        :class:`~deblurkit.solvers.presets.NonUniformPreset`) with ``steps`` applied.
 
         Raises:
             DeblurkitError: unknown preset name.
         """
         from dataclasses import replace
 
-        from deblurkit.solvers.presets import get_preset
+        from deblurkit.solvers.presets import get_nonuniform_preset, get_preset
 
         try:
-            preset = get_preset(self.preset)
+            preset = (get_nonuniform_preset if self.nonuniform else get_preset)(self.preset)
         except ValueError as e:
             raise DeblurkitError(str(e)) from None
-        return preset if self.steps is None else replace(preset, steps=self.steps)
+        if self.steps is None:
+            return preset
+        if self.nonuniform:
+            return replace(preset, global_=replace(preset.global_, steps=self.steps), joint=replace(preset.joint, steps=self.steps))
+        return replace(preset, steps=self.steps)
+
+    def resolved_grid(self) -> str | tuple[int, int]:
+        """``"auto"`` or ``(rows, cols)``.
+
+        Raises:
+            DeblurkitError: a malformed grid.
+        """
+        from deblurkit.physics.svola import parse_grid
+
+        if self.grid == "auto":
+            return "auto"
+        try:
+            return parse_grid(self.grid)
+        except ValueError as e:
+            raise DeblurkitError(str(e)) from None
 
 
 @dataclass
@@ -207,16 +237,24 @@ def deblur_file(
     if min(h, w) < 32:
         raise DeblurkitError(f"{source}: image is {h}×{w}; at least 32×32 pixels are needed")
     size = auto_kernel_size(h, w) if settings.kernel_size == "auto" else int(settings.kernel_size)
+    notes = []
+    if settings.nonuniform and settings.kernel_size == "auto" and models_for(size).generator is None:
+        # the patch kernels live in a generator's latent space: take the largest shipped size below
+        shipped = [s for s in SIZES if s < size and models_for(s).generator is not None]
+        if shipped:
+            notes.append(f"no kernel generator of size {size}; using size {shipped[-1]}")
+            size = shipped[-1]
     models = models_for(size)
     kernel_prior = settings.kernel_prior
-    notes = []
     if kernel_prior == "auto":
         kernel_prior = "glkm" if models.generator is not None and models.initializer is not None else "fcn"
         if kernel_prior == "fcn":
             notes.append(f"no generator+initializer of size {size}: kernel prior fcn (SelfDeblur) used")
     if kernel_prior == "glkm" and models.generator is None:
         raise DeblurkitError(f"--kernel-prior glkm needs weights/kernel_gan_{size}.safetensors (or --gan)")
-    paths = output_paths(source, out_dir)
+    if settings.nonuniform and models.generator is None:
+        raise DeblurkitError(f"non-uniform deblurring needs a kernel generator: weights/kernel_gan_{size}.safetensors (or --gan)")
+    paths = output_paths(source, out_dir, settings.nonuniform)
     record = {
         "input": str(source),
         "settings": asdict(settings),
@@ -234,6 +272,27 @@ def deblur_file(
             raise DeblurkitError(f"--init-only needs a generator and an initializer of size {size}")
         k = initial_kernel(models.initializer, models.generator, luminance_tensor(img, device))[0, 0].cpu().numpy()
         del record["outputs"]["image"]
+    elif settings.nonuniform:
+        from deblurkit.solvers.nonuniform import deblur_image_nonuniform
+        from deblurkit.viz import kernel_field
+
+        try:
+            result = deblur_image_nonuniform(
+                img, models.generator, grid=settings.resolved_grid(), preset=settings.resolved_preset(),
+                global_prior=kernel_prior, initializer=models.initializer, seed=settings.seed,
+                progress=progress, device=device,
+            )
+        except ValueError as e:
+            raise DeblurkitError(f"{source}: {e}") from None
+        write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])
+        write_image(paths["kernel_png"], kernel_field(result.image, result.kernels, result.centres), bit_depth=8, protect=[source])
+        buf = io.BytesIO()
+        np.save(buf, result.kernels.astype(np.float32))
+        atomic_write_bytes(paths["kernel_npy"], buf.getvalue(), [source])
+        record["result"] = result.summary()
+        record["seconds"] = round(time.perf_counter() - started, 2)
+        atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
+        return record
     else:
         try:
             result = deblur_image(
@@ -262,5 +321,5 @@ def _json_default(o):  # noqa: ANN001, ANN202
 
 
 def is_finished(source: Path, out_dir: Path) -> bool:
-    """Whether an input's run record (written last) exists."""
+    """Whether an input's run record (written last) exists (the same name for both kinds of run)."""
     return output_paths(source, out_dir)["json"].is_file()

@@ -41,6 +41,45 @@ def kernel_grid(kernels: np.ndarray, cols: int = 8, pad: int = 2, zoom: int = 3)
     return grid[:, :, None]
 
 
+def kernel_field(image: np.ndarray, kernels: np.ndarray, centres: np.ndarray, zoom: int = 2) -> np.ndarray:
+    """Draw patch kernels at their patch centres over a dimmed image (non-uniform blur, for viewing).
+
+    Args:
+        image: ``(H, W, C)`` or ``(H, W)`` float image in ``[0, 1]``.
+        kernels: ``(rows, cols, S, S)`` non-negative kernels, each drawn scaled to its own peak.
+        centres: ``(rows, cols, 2)`` pixel positions ``(row, col)`` of the patch centres.
+        zoom: nearest-neighbour magnification of the kernels (reduced if they would overlap).
+
+    Returns:
+        ``(H, W, 3)`` float32 image in ``[0, 1]``: the image at 40 % brightness, each kernel in
+        white over a black square with a gray frame, centred on its patch (clipped at the borders).
+
+    Raises:
+        ValueError: on mismatched shapes.
+    """
+    img = _rgb(np.asarray(image, dtype=np.float32)) * 0.4
+    k = np.asarray(kernels, dtype=np.float32)
+    c = np.asarray(centres)
+    if k.ndim != 4 or c.shape != (*k.shape[:2], 2):
+        raise ValueError(f"kernels (rows, cols, S, S) and centres (rows, cols, 2) do not match: {k.shape}, {c.shape}")
+    H, W = img.shape[:2]
+    rows, cols, S, _ = k.shape
+    room = min(H / rows, W / cols)
+    while zoom > 1 and zoom * S + 2 > room:
+        zoom -= 1
+    for r in range(rows):
+        for q in range(cols):
+            tile = np.kron(k[r, q] / max(float(k[r, q].max()), 1e-12), np.ones((zoom, zoom), np.float32))
+            tile = np.pad(tile, 1, constant_values=0.5)
+            n = tile.shape[0]
+            y0, x0 = int(c[r, q, 0]) - n // 2, int(c[r, q, 1]) - n // 2
+            ys, xs = max(0, y0), max(0, x0)
+            ye, xe = min(H, y0 + n), min(W, x0 + n)
+            if ye > ys and xe > xs:
+                img[ys:ye, xs:xe] = tile[ys - y0 : ye - y0, xs - x0 : xe - x0, None]
+    return np.clip(img, 0, 1)
+
+
 @dataclass
 class SheetRow:
     """One row of a contact sheet.

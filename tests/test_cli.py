@@ -144,5 +144,5 @@ def test_example_command(cli, tmp_path):
 def test_console_script_and_module_entry_points(tmp_path):
     r = subprocess.run([sys.executable, "-m", "deblurkit", "blur", str(tmp_path / "nope.png"), "--random-kernel", "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"error: no such file: {tmp_path / 'nope.png'}"
-    r = subprocess.run([sys.executable, "-m", "deblurkit", "deblur-nonuniform", "x.png"], capture_output=True, text=True)
-    assert r.returncode == 2
+    r = subprocess.run([sys.executable, "-m", "deblurkit", "deblur-nonuniform", str(tmp_path / "x.png")], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == f"error: no such file or folder: {tmp_path / 'x.png'}"

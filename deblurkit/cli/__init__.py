@@ -11,9 +11,9 @@ import typer
 
 from deblurkit import __version__
 from deblurkit.cli.bench import bench
-from deblurkit.cli.blur import blur
+from deblurkit.cli.blur import blur, synth_nonuniform_set
 from deblurkit.cli.common import DeblurkitGroup, not_built
-from deblurkit.cli.deblur import deblur
+from deblurkit.cli.deblur import deblur, deblur_nonuniform
 from deblurkit.cli.demo import demo
 from deblurkit.cli.eval import eval_command
 from deblurkit.cli.example import example
@@ -50,7 +50,9 @@ def _root(
 
 app.command("synth-kernels")(synth_kernels)
 app.command("blur")(blur)
+app.command("synth-nonuniform-set")(synth_nonuniform_set)
 app.command("deblur")(deblur)
+app.command("deblur-nonuniform")(deblur_nonuniform)
 app.command("example")(example)
 app.command("demo")(demo)
 app.command("eval")(eval_command)
@@ -62,9 +64,7 @@ app.command("estimate-kernel")(estimate_kernel_cmd)
 app.command("initializer-report")(initializer_report_cmd)
 
 #: Commands announced in ``--help`` before they are built: name → (issue, one-line help).
-PLANNED = {
-    "deblur-nonuniform": ("issue #7", "Spatially varying blind deblurring (SVOLA + GLKM)."),
-}
+PLANNED: dict[str, tuple[str, str]] = {}
 
 
 def _planned(name: str, issue: str):  # noqa: ANN202

@@ -44,13 +44,63 @@ def deblur(
     quiet: QuietOpt = False,
 ) -> None:
     """Blind deblurring: writes <stem>_deblurred.<ext>, <stem>_kernel.png/.npy and <stem>.json per input."""
+    settings = DeblurSettings(
+        prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
+        gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
+    )
+    run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring")
+
+
+def deblur_nonuniform(
+    inputs: Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")],
+    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("deblurred"),
+    grid: Annotated[
+        str, typer.Option("--grid", help="Patch grid ROWSxCOLS (e.g. 5x10), or auto: one patch per ~128 px.")
+    ] = "auto",
+    prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP).")] = "dip",
+    kernel_prior: Annotated[
+        Literal["auto", "glkm", "fcn"],
+        typer.Option("--kernel-prior", help="Prior of the global first stage (the patch kernels always use GLKM's latent space)."),
+    ] = "auto",
+    preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
+    kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window (a generator size), or auto.")] = "auto",
+    glob: Annotated[str | None, typer.Option("--glob", help="File pattern inside folders, e.g. '*_blur.png'.")] = None,
+    gan: Annotated[Path | None, typer.Option("--gan", help="Kernel-generator weights (default: shipped).")] = None,
+    initializer: Annotated[Path | None, typer.Option("--initializer", help="Initializer weights (default: shipped).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override both stages' optimisation steps.")] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Non-uniform blind deblurring (SVOLA, GLKM Algorithm 4): <stem>_deblurred.<ext>, <stem>_kernels.png/.npy, <stem>.json."""
+    settings = DeblurSettings(
+        prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
+        gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, steps=steps,
+        nonuniform=True, grid=grid,
+    )
+    settings.resolved_grid()  # a malformed grid fails before any work
+    run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring (non-uniform)")
+
+
+def run_batch(
+    inputs: list[Path],
+    output_dir: Path,
+    settings: DeblurSettings,
+    glob: str | None,
+    device: str,
+    overwrite: bool,
+    quiet: bool,
+    title: str,
+) -> None:
+    """The batch loop shared by ``deblur`` and ``deblur-nonuniform``: shard, skip finished, go on after a failure.
+
+    Raises:
+        typer.Exit: with code 1 if any input failed.
+    """
     dist = setup_distributed(device)
     try:
         setup(quiet or not dist.is_main)
-        settings = DeblurSettings(
-            prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
-            gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
-        )
         files = collect_inputs(inputs, glob)
         mine = shard(files, dist.rank, dist.world_size)
         todo = [f for f in mine if overwrite or not is_finished(f, output_dir)]
@@ -58,7 +108,7 @@ def deblur(
             info(f"{len(mine) - len(todo)} of {len(mine)} inputs already done; skipping them (use --overwrite to redo)")
         models_for = cache(lambda size: load_models(size, settings, dist.device))
         failed = 0
-        with progress_bar("deblurring", total=len(todo)) as advance:
+        with progress_bar(title, total=len(todo)) as advance:
             for i, path in enumerate(todo):
                 try:
                     with torch.random.fork_rng(devices=[]):

@@ -227,3 +227,82 @@ def patch_kernels(shake: CameraShake, centres: np.ndarray, size: int) -> np.ndar
 def config_dict(cfg: CameraShakeConfig) -> dict:
     """JSON-friendly copy of a :class:`CameraShakeConfig`."""
     return asdict(cfg)
+
+
+@dataclass
+class NonUniformSample:
+    """A non-uniformly blurred image with its ground truth (from :func:`synthesize_nonuniform`).
+
+    Attributes:
+        blurry: ``(H, W, C)`` float32 blurred (and noisy) image in ``[0, 1]``.
+        kernels: ``(rows, cols, S, S)`` float32 PSFs at the patch centres (true convolution).
+        centres: ``(rows, cols, 2)`` int patch centres ``(row, col)`` in pixels.
+        shake: the camera motion.
+        noise: Gaussian noise σ added (``[0, 1]`` intensity units).
+    """
+
+    blurry: np.ndarray
+    kernels: np.ndarray
+    centres: np.ndarray
+    shake: CameraShake
+    noise: float
+
+    def record(self) -> dict:
+        """JSON-friendly description (grid, centres, kernel size, noise, motion)."""
+        return {
+            "grid": list(self.kernels.shape[:2]),
+            "kernel_size": int(self.kernels.shape[-1]),
+            "patch_centres": self.centres.tolist(),
+            "noise": self.noise,
+            "max_extent_px": max_extent(self.shake),
+            "camera_shake": self.shake.to_dict(),
+        }
+
+
+def synthesize_nonuniform(
+    sharp: np.ndarray,
+    rng: np.random.Generator,
+    grid: tuple[int, int],
+    size: int = 31,
+    noise: float = 0.01,
+    cfg: CameraShakeConfig | None = None,
+) -> NonUniformSample:
+    """Blur a sharp image by a random camera shake and record the per-patch kernels on a grid.
+
+    The grid is the SVOLA layout of :func:`deblurkit.physics.svola.axis_grid`; the PSF of every
+    patch centre is rendered at ``size`` (enlarged to the next odd side that holds the longest
+    path when needed).
+
+    Args:
+        sharp: ``(H, W, C)`` float image in ``[0, 1]``.
+        rng: the only source of randomness (motion, then noise).
+        grid: ``(rows, cols)``.
+        size: odd kernel side of the recorded PSFs.
+        noise: Gaussian noise σ in ``[0, 1]`` units (clipped to ``[0, 1]`` afterwards).
+        cfg: motion settings.
+
+    Returns:
+        A :class:`NonUniformSample`.
+
+    Raises:
+        ValueError: bad image shape, or as :func:`random_camera_shake`.
+    """
+    from deblurkit.physics.svola import axis_grid
+
+    img = np.asarray(sharp, dtype=np.float32)
+    if img.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
+    H, W = img.shape[:2]
+    shake = random_camera_shake(H, W, rng, cfg)
+    with torch.no_grad():
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
+        y = render_camera_shake(x, shake)[0].permute(1, 2, 0).numpy()
+    if noise > 0:
+        y = y + rng.normal(0.0, noise, y.shape)
+    cy, cx = axis_grid(H, grid[0]).centres, axis_grid(W, grid[1]).centres
+    centres = np.array([[[r, c] for c in cx] for r in cy], dtype=np.int64)
+    reach = np.abs(shake.displacements(centres.reshape(-1, 2).astype(np.float64))).max()
+    S = max(size, 2 * int(np.ceil(reach)) + 3)
+    S += 1 - S % 2
+    k = patch_kernels(shake, centres.reshape(-1, 2), S).reshape(grid[0], grid[1], S, S)
+    return NonUniformSample(np.clip(y, 0, 1).astype(np.float32), k.astype(np.float32), centres, shake, noise)

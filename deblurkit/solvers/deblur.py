@@ -59,7 +59,8 @@ class SolveResult:
 
     Attributes:
         x: ``(1, C, h + S − 1, w + S − 1)`` float32 DIP image in ``[0, 1]`` (detached).
-        kernel: ``(S, S)`` float32 kernel (true convolution, sums to 1).
+        kernel: ``(S, S)`` float32 kernel (true convolution, sums to 1), or ``(P, S, S)`` for a
+            prior with one kernel per patch (the non-uniform solver).
         losses: the loss of every step (float; MSE or 1 − SSIM depending on the phase).
         mse: final MSE data fit ``‖k ⊛ x − y‖² / n``.
         diverged: ``None`` or a reason (``"non-finite loss"``, ``"flat"``, ``"dark/bright"``).
@@ -95,6 +96,8 @@ class DeblurResult:
         restarts: restarts after a detected divergence.
         fallback: ``None`` or what was used instead of a diverged result.
         notes: human-readable remarks (divergences, restarts, fall-backs).
+        kernel_code: GLKM only: the optimised first-layer feature map ``w_k`` ``(1, 256, k1, k1)``
+            float32 with ``kernel_raw = G_k^{(w)}(w_k)`` (``None`` for FCN or a fall-back).
     """
 
     image: np.ndarray
@@ -110,6 +113,7 @@ class DeblurResult:
     restarts: int = 0
     fallback: str | None = None
     notes: list[str] = field(default_factory=list)
+    kernel_code: torch.Tensor | None = None
 
     def summary(self) -> dict:
         """JSON-serialisable record (no arrays except the small kernel size)."""
@@ -350,12 +354,58 @@ def joint_optimize(
                 mse = mse_eval
     return SolveResult(
         x=x.detach().float(),
-        kernel=k[0, 0].detach().float(),
+        kernel=(k[:, 0] if k.shape[0] > 1 else k[0, 0]).detach().float(),
         losses=losses,
         mse=mse,
         diverged=diverged,
         seconds=time.perf_counter() - t0,
     )
+
+
+def solve_with_restarts(
+    y: torch.Tensor,
+    build_prior: Callable[[int], KernelPrior],
+    preset: Preset,
+    operator: Operator | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> tuple[SolveResult | None, KernelPrior | None, list[str], int]:
+    """:func:`joint_optimize` with divergence checks and up to ``preset.max_restarts`` restarts.
+
+    Attempt ``r`` (0-based) builds its prior with ``build_prior(seed + r)`` and runs with seed
+    ``seed + r``; it is rejected if the loss went non-finite, the kernel is non-finite, or the
+    image collapsed (:func:`check_collapse` of the image region that matches ``y``). Shared by
+    the uniform and the non-uniform (SVOLA) solvers.
+
+    Args:
+        y: ``(1, C, h, w)`` observation in ``[0, 1]``.
+        build_prior: makes a fresh kernel prior for a seed.
+        preset: optimisation settings (``max_restarts``).
+        operator: forward operator for :func:`joint_optimize` (default uniform valid blur).
+        seed: base seed.
+        progress: as for :func:`joint_optimize`.
+
+    Returns:
+        ``(result, prior, notes, restarts)``: the accepted attempt's :class:`SolveResult` and its
+        prior (holding the optimised parameters), or ``(None, None, ...)`` if every attempt
+        diverged; human-readable notes; the number of restarts.
+    """
+    notes: list[str] = []
+    restarts = 0
+    h, w = y.shape[-2:]
+    for attempt in range(preset.max_restarts + 1):
+        prior = build_prior(seed + attempt)
+        res = joint_optimize(y, prior, preset, operator=operator, seed=seed + attempt, progress=progress)
+        reason = res.diverged or check_collapse(_crop_to(res.x, h, w), y)
+        if reason is None and not torch.isfinite(res.kernel).all():
+            reason = "non-finite kernel"
+        if reason is None:
+            return res, prior, notes, restarts
+        notes.append(f"attempt {attempt + 1} (seed {seed + attempt}) diverged: {reason}")
+        if attempt < preset.max_restarts:
+            restarts += 1
+            notes.append(f"restarted with seed {seed + attempt + 1}")
+    return None, None, notes, restarts
 
 
 def _crop_to(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -479,24 +529,15 @@ def deblur_image(
     t, l, ch, cw = crop
     y = y_full[..., t : t + ch, l : l + cw]
 
-    notes: list[str] = []
-    restarts = 0
-    fallback = None
-    best: SolveResult | None = None
     t_est = time.perf_counter()
-    for attempt in range(p.max_restarts + 1):
-        prior = make_prior(kernel_prior, S, generator, z0, w0, seed + attempt, device)
-        res = joint_optimize(y, prior, p, seed=seed + attempt, progress=progress)
-        reason = res.diverged or check_collapse(_crop_to(res.x, ch, cw), y)
-        if reason is None and not torch.isfinite(res.kernel).all():
-            reason = "non-finite kernel"
-        if reason is None:
-            best = res
-            break
-        notes.append(f"attempt {attempt + 1} (seed {seed + attempt}) diverged: {reason}")
-        if attempt < p.max_restarts:
-            restarts += 1
-            notes.append(f"restarted with seed {seed + attempt + 1}")
+    best, best_prior, notes, restarts = solve_with_restarts(
+        y,
+        lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
+        p,
+        seed=seed,
+        progress=progress,
+    )
+    fallback = None
     t_est = time.perf_counter() - t_est
 
     if best is None:
@@ -563,4 +604,5 @@ def deblur_image(
         restarts=restarts,
         fallback=fallback,
         notes=notes,
+        kernel_code=best_prior.w.detach().clone() if isinstance(best_prior, GLKMPrior) else None,
     )

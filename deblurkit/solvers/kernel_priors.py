@@ -52,7 +52,8 @@ class GLKMPrior(KernelPrior):
         generator: a kernel generator (trained, or randomly initialised in tests). It is put in
             eval mode and its parameters are frozen (``requires_grad = False``) — GLKM optimises
             ``w_k`` only. Note: this mutates the module passed in.
-        w: initial feature map ``(1, 256, k1, k1)``; takes precedence over ``z``.
+        w: initial feature map ``(N, 256, k1, k1)``; takes precedence over ``z``. ``N > 1`` gives
+            one kernel per patch (GLKM Algorithm 4, the non-uniform solver).
         z: initial latent ``(1, latent_dim, 1, 1)`` or ``(1, latent_dim)``, e.g. ``E(y)`` from the
             kernel initializer (GLKM Alg. 2 line 1). ``None`` and no ``w``: ``z = 0``.
         lr: Adam learning rate of ``w_k`` (5e-4 in GLKM).
@@ -89,8 +90,8 @@ class GLKMPrior(KernelPrior):
                 z = torch.zeros(1, generator.config.latent_dim, 1, 1, device=device)
             with torch.no_grad():
                 w = generator.first_layer(z.to(device))
-        if w.ndim != 4 or w.shape[0] != 1 or tuple(w.shape[1:]) != generator.config.w_shape:
-            raise ValueError(f"w must be (1, {', '.join(map(str, generator.config.w_shape))}), got {tuple(w.shape)}")
+        if w.ndim != 4 or w.shape[0] < 1 or tuple(w.shape[1:]) != generator.config.w_shape:
+            raise ValueError(f"w must be (N, {', '.join(map(str, generator.config.w_shape))}), got {tuple(w.shape)}")
         self.w = nn.Parameter(w.detach().clone().to(device))
 
     def train(self, mode: bool = True) -> GLKMPrior:
@@ -104,7 +105,7 @@ class GLKMPrior(KernelPrior):
         return [{"params": [self.w], "lr": self.lr}]
 
     def forward(self) -> torch.Tensor:
-        """Kernel ``(1, 1, S, S)``: ``G_k^{(w)}(w_k)``, in the generator's (true-convolution) orientation."""
+        """Kernels ``(N, 1, S, S)``: ``G_k^{(w)}(w_k)``, in the generator's (true-convolution) orientation."""
         return self.generator.from_w(self.w)
 
 

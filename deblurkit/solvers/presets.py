@@ -117,3 +117,53 @@ def get_preset(name: str | Preset) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+@dataclass(frozen=True)
+class NonUniformPreset:
+    """Settings of the non-uniform (SVOLA) solver, GLKM Algorithm 4 coarse-to-fine.
+
+    Attributes:
+        name: preset name (``paper`` or ``fast``).
+        global_: the first stage, one global kernel by the uniform solver.
+        joint: the second stage, all patch kernels ``w_ki`` (started from the global ``w_k``) and
+            the DIP image optimised jointly under the SVOLA operator on the whole luminance
+            (``crop`` must be ``None``: every patch needs its data). ``final`` picks the output as
+            for the uniform solver; ``"nonblind"`` deconvolves patch-wise
+            (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`).
+    """
+
+    name: str
+    global_: Preset
+    joint: Preset
+
+    def __post_init__(self) -> None:
+        if self.joint.crop is not None:
+            raise ValueError("the non-uniform joint stage runs on the whole image (joint.crop must be None)")
+
+
+NONUNIFORM_PRESETS: dict[str, NonUniformPreset] = {
+    # Algorithm 4 with the paper's settings in both stages.
+    "paper": NonUniformPreset(name="paper", global_=PAPER, joint=PAPER),
+    # CPU: the uniform fast preset, then a short joint stage with the light network on the whole
+    # luminance. The patch kernels start at the global estimate, so they only need to move a
+    # little: 300 steps at the fast kernel-lr scale.
+    "fast": NonUniformPreset(
+        name="fast",
+        global_=FAST,
+        joint=FAST.with_(name="fast-svola", steps=300, crop=None),
+    ),
+}
+
+
+def get_nonuniform_preset(name: str | NonUniformPreset) -> NonUniformPreset:
+    """Look a non-uniform preset up by name (a :class:`NonUniformPreset` is returned unchanged).
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    if isinstance(name, NonUniformPreset):
+        return name
+    if name not in NONUNIFORM_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(NONUNIFORM_PRESETS)}")
+    return NONUNIFORM_PRESETS[name]

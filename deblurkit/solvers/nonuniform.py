@@ -1,0 +1,255 @@
+"""Blind non-uniform deblurring: GLKM Algorithm 4 (SVOLA + latent kernel model), coarse-to-fine.
+
+1. **Global kernel** — the uniform solver (:func:`deblurkit.solvers.deblur.deblur_image`, its
+   preset, its divergence handling) estimates one kernel for the whole image, started by the
+   kernel initializer when there is one.
+2. **Latent code of the global kernel** — with the GLKM prior the optimised ``w_k`` is taken as
+   it is; if the global stage used the FCN prior, ``w_k`` is found by fitting the frozen generator
+   to that kernel in ``w`` space (:func:`deblurkit.solvers.inversion.fit_generator`).
+3. **Patch kernels** — every patch's ``w_ki`` starts at ``w_k`` (GLKM Algorithm 4 line 1) and all
+   of them are optimised jointly with a DIP image network under the SVOLA operator
+   (:class:`deblurkit.physics.svola.SVOLABlur`) on the whole luminance; this is
+   :func:`deblurkit.solvers.deblur.joint_optimize` with that operator — the uniform loop, not a
+   copy of it. Sharing one latent space keeps neighbouring kernels alike (GLKM §V-B).
+4. **Restoration** — every colour channel is deconvolved patch-wise with the patch kernels and
+   blended by the SVOLA windows (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`); the
+   ``paper`` preset returns the DIP's luminance with patch-wise deconvolved chroma instead.
+
+If the joint stage diverges after its restarts, the global (uniform) result is returned and the
+JSON says so.
+
+Grid: ``grid="auto"`` is :func:`deblurkit.physics.svola.default_grid` (one patch per ~128 px).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from deblurkit.color import rgb_to_ycbcr, ycbcr_to_rgb
+from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.physics.svola import SVOLABlur, default_grid
+from deblurkit.solvers.deblur import (
+    DeblurResult,
+    Progress,
+    _crop_to,
+    _loss_summary,
+    check_collapse,
+    deblur_image,
+    solve_with_restarts,
+)
+from deblurkit.solvers.initial_kernel import luminance_tensor
+from deblurkit.solvers.inversion import FitConfig, fit_generator
+from deblurkit.solvers.kernel_priors import GLKMPrior
+from deblurkit.solvers.nonblind import deconvolve_patchwise
+from deblurkit.solvers.presets import NonUniformPreset, get_nonuniform_preset
+
+#: Generator fit used to find ``w_k`` of a global kernel that did not come from the GLKM prior.
+CODE_FIT = FitConfig(steps_w=300, lr_w=0.1, restarts_w=4, seed=0)
+
+
+@dataclass
+class NonUniformResult:
+    """Result of :func:`deblur_image_nonuniform` (JSON-friendly through :meth:`summary`).
+
+    Attributes:
+        image: ``(H, W, C)`` float32 restored image in ``[0, 1]``.
+        kernels: ``(rows, cols, S, S)`` float32 patch kernels (true convolution, each summing to
+            1), row-major over the grid; patch ``(r, c)`` is centred at ``centres[r][c]``.
+        grid: ``(rows, cols)``.
+        centres: ``(rows, cols, 2)`` int pixel positions ``(row, col)`` of the patch centres in the
+            input image.
+        global_result: the uniform first stage.
+        preset: preset name.
+        loss: summary of the joint stage's loss history.
+        data_fit_mse: MSE of the joint stage's SVOLA model against the input luminance.
+        timings: seconds per stage (``global``, ``joint``, ``restore``, ``total``).
+        restarts: restarts of the joint stage.
+        fallback: ``None`` or what was returned instead of a diverged joint stage.
+        notes: human-readable remarks.
+    """
+
+    image: np.ndarray
+    kernels: np.ndarray
+    grid: tuple[int, int]
+    centres: np.ndarray
+    global_result: DeblurResult
+    preset: str
+    loss: dict
+    data_fit_mse: float
+    timings: dict[str, float]
+    restarts: int = 0
+    fallback: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-serialisable record (the kernels go to their own files)."""
+        return {
+            "preset": self.preset,
+            "grid": list(self.grid),
+            "kernel_size": int(self.kernels.shape[-1]),
+            "patch_centres": self.centres.tolist(),
+            "global": self.global_result.summary(),
+            "loss": self.loss,
+            "data_fit_mse": self.data_fit_mse,
+            "timings": self.timings,
+            "restarts": self.restarts,
+            "fallback": self.fallback,
+            "diverged": bool(self.restarts or self.fallback),
+            "notes": list(self.notes),
+        }
+
+
+def resolve_grid(grid: str | tuple[int, int], height: int, width: int, kernel_size: int) -> tuple[int, int]:
+    """The grid to use: ``"auto"`` → :func:`default_grid`, else ``grid``, checked against the image.
+
+    Raises:
+        ValueError: if a patch would be narrower than the kernel (``height / rows < S``).
+    """
+    g = default_grid(height, width) if grid == "auto" else (int(grid[0]), int(grid[1]))
+    if height / g[0] < kernel_size or width / g[1] < kernel_size:
+        raise ValueError(
+            f"a {g[0]}x{g[1]} grid on a {height}×{width} image gives patches smaller than the {kernel_size}×{kernel_size} kernel"
+        )
+    return g
+
+
+def deblur_image_nonuniform(
+    img: np.ndarray,
+    generator: KernelGenerator,
+    grid: str | tuple[int, int] = "auto",
+    preset: str | NonUniformPreset = "fast",
+    global_prior: str = "glkm",
+    initializer: torch.nn.Module | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    stage: callable | None = None,
+    device: torch.device | str = "cpu",
+) -> NonUniformResult:
+    """Blind non-uniform deblurring of one image (GLKM Algorithm 4; module docstring).
+
+    Args:
+        img: ``(H, W, C)`` float32 blurry image in ``[0, 1]``, ``C ∈ {1, 3}``.
+        generator: the kernel generator (its size ``S`` is the kernel size of every patch).
+        grid: ``"auto"`` or ``(rows, cols)``.
+        preset: ``"fast"``, ``"paper"`` or a :class:`~deblurkit.solvers.presets.NonUniformPreset`.
+        global_prior: kernel prior of the global stage, ``"glkm"`` or ``"fcn"``.
+        initializer: optional kernel initializer for the global stage (GLKM).
+        seed: makes the run deterministic on the CPU.
+        progress: ``progress(step, total, loss)`` for both stages' optimisation steps.
+        stage: optional ``stage(name)`` called when a stage starts (``"global"``, ``"joint"``,
+            ``"restore"``).
+        device: ``"cpu"`` or a CUDA device.
+
+    Returns:
+        :class:`NonUniformResult`.
+
+    Raises:
+        ValueError: as :func:`deblurkit.solvers.deblur.deblur_image`; a grid too fine for the
+            kernel size; an unknown preset.
+    """
+    t_start = time.perf_counter()
+    p = get_nonuniform_preset(preset)
+    device = torch.device(device)
+    img = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    if img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise ValueError(f"expected an (H, W, 1|3) image, got shape {img.shape}")
+    H, W, C = img.shape
+    S = generator.config.size
+    g = resolve_grid(grid, H, W, S)
+
+    if stage:
+        stage("global")
+    glob = deblur_image(
+        img,
+        kernel_prior=global_prior,
+        preset=p.global_,
+        kernel_size=S,
+        generator=generator if global_prior == "glkm" else None,
+        initializer=initializer if global_prior == "glkm" else None,
+        seed=seed,
+        progress=progress,
+        device=device,
+    )
+    t_global = time.perf_counter() - t_start
+    notes = [f"global stage: {n}" for n in glob.notes]
+
+    # the global kernel's feature map w_k
+    generator = generator.to(device).eval()
+    if glob.kernel_code is not None:
+        w0 = glob.kernel_code.to(device)
+    else:
+        target = torch.from_numpy(glob.kernel_raw).float()[None]
+        _, _, w0 = fit_generator(generator, target, "w", CODE_FIT, return_codes=True)
+        w0 = w0.to(device)
+        notes.append("w_k of the global kernel found by fitting the generator in w space")
+    P = g[0] * g[1]
+
+    if stage:
+        stage("joint")
+    t_joint = time.perf_counter()
+    y = luminance_tensor(img, device)
+    op = SVOLABlur(g, mode="valid")
+    best, _, joint_notes, restarts = solve_with_restarts(
+        y,
+        lambda s: GLKMPrior(generator, w=w0.expand(P, *w0.shape[1:]).clone()),
+        p.joint,
+        operator=op.A,
+        seed=seed,
+        progress=progress,
+    )
+    notes += [f"joint stage: {n}" for n in joint_notes]
+    t_joint = time.perf_counter() - t_joint
+
+    if stage:
+        stage("restore")
+    t_rest = time.perf_counter()
+    fallback = None
+    if best is None:
+        fallback = "global (uniform) result"
+        notes.append("the joint stage diverged; returning the global (uniform) result")
+        kernels = torch.from_numpy(glob.kernel_raw).float().expand(P, S, S).clone()
+        out = torch.from_numpy(glob.image).permute(2, 0, 1)
+        mse = float("nan")
+    else:
+        kernels = best.kernel.reshape(P, S, S).cpu().double()
+        mse = best.mse
+        th = p.joint.kernel_threshold
+        if th > 0:  # zero the small taps; no recentring — the patches must stay registered
+            kernels = torch.where(kernels >= th * kernels.amax(dim=(1, 2), keepdim=True), kernels, torch.zeros_like(kernels))
+            kernels = kernels / kernels.sum(dim=(1, 2), keepdim=True)
+        rgb = torch.from_numpy(img).permute(2, 0, 1)
+        out = deconvolve_patchwise(rgb, kernels.float(), g, p.joint.nonblind)
+        if p.joint.final == "dip":
+            ydip = _crop_to(best.x, H, W)[0].cpu().to(out.dtype)
+            out = ydip.clamp(0, 1) if C == 1 else ycbcr_to_rgb(torch.cat([ydip, rgb_to_ycbcr(out)[1:]], 0)).clamp(0, 1)
+        reason = check_collapse(luminance_tensor(out.permute(1, 2, 0).numpy()), y.cpu())
+        if reason is not None:
+            notes.append(f"restored image rejected ({reason}); returning the global (uniform) result")
+            fallback = "global (uniform) result"
+            out = torch.from_numpy(glob.image).permute(2, 0, 1)
+    t_rest = time.perf_counter() - t_rest
+
+    # patch centres in the input image (the operator lays its grid on the padded DIP image,
+    # (S − 1) / 2 pixels larger on each side: the same centres up to rounding)
+    from deblurkit.physics.svola import axis_grid
+
+    cy, cx = axis_grid(H, g[0]).centres, axis_grid(W, g[1]).centres
+    centres = np.array([[[r, c] for c in cx] for r in cy], dtype=np.int64)
+    return NonUniformResult(
+        image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
+        kernels=kernels.float().reshape(g[0], g[1], S, S).numpy(),
+        grid=g,
+        centres=centres,
+        global_result=glob,
+        preset=p.name,
+        loss=_loss_summary(best.losses if best is not None else []),
+        data_fit_mse=mse,
+        timings={"global": t_global, "joint": t_joint, "restore": t_rest, "total": time.perf_counter() - t_start},
+        restarts=restarts,
+        fallback=fallback,
+        notes=notes,
+    )
