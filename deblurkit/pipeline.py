@@ -238,12 +238,16 @@ def deblur_file(
         raise DeblurkitError(f"{source}: image is {h}×{w}; at least 32×32 pixels are needed")
     size = auto_kernel_size(h, w) if settings.kernel_size == "auto" else int(settings.kernel_size)
     notes = []
-    if settings.nonuniform and settings.kernel_size == "auto" and models_for(size).generator is None:
-        # the patch kernels live in a generator's latent space: take the largest shipped size below
-        shipped = [s for s in SIZES if s < size and models_for(s).generator is not None]
+    if settings.nonuniform and settings.kernel_size == "auto":
+        # the patch kernels live in a generator's latent space: the largest shipped size up to the
+        # rule's, else the smallest shipped one
+        shipped = [s for s in SIZES if models_for(s).generator is not None]
         if shipped:
-            notes.append(f"no kernel generator of size {size}; using size {shipped[-1]}")
-            size = shipped[-1]
+            below = [s for s in shipped if s <= size]
+            pick = below[-1] if below else shipped[0]
+            if pick != size:
+                notes.append(f"kernel size {pick} (the size rule gives {size}; no generator of that size)")
+            size = pick
     models = models_for(size)
     kernel_prior = settings.kernel_prior
     if kernel_prior == "auto":

@@ -135,6 +135,21 @@ def test_resume_continues_exactly(tmp_path):
         train_kernel_gan(data, cfg, tmp_path / "c", resume=True)
 
 
+def test_stabilised_recipe_resumes_exactly_and_differs_from_the_paper_recipe(tmp_path):
+    """Instance noise and label smoothing are part of the run's identity (deterministic noise draws)."""
+    data = _tiny_kernels(n=64)
+    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, instance_noise=1.0, label_smoothing=0.1)
+    full = train_kernel_gan(data, cfg, tmp_path / "a")
+    train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b")
+    rest = train_kernel_gan(data, cfg, tmp_path / "b", resume=True)
+    for a, b in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    plain = train_kernel_gan(data, replace(cfg, instance_noise=0.0, label_smoothing=0.0), tmp_path / "c")
+    assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
+    with pytest.raises(DeblurkitError, match="instance_noise"):
+        train_kernel_gan(data, replace(cfg, instance_noise=2.0), tmp_path / "b", resume=True)
+
+
 def test_training_rejects_bad_data(tmp_path):
     with pytest.raises(DeblurkitError, match="fewer than one batch"):
         train_kernel_gan(_tiny_kernels(n=8), GANTrainConfig(size=31, batch=16), tmp_path)

@@ -87,7 +87,7 @@ def discover(layout: str, data: Path) -> list[BenchItem]:
     if not data.is_dir():
         raise DeblurkitError(f"--data: no such folder: {data}")
     if layout == "folder":
-        items = [BenchItem(p.stem, p) for p in _images(data) if not p.stem.endswith("_kernel")]
+        items = [BenchItem(p.stem, p) for p in _images(data) if not p.stem.endswith(("_kernel", "_kernels"))]
         if not items:
             raise DeblurkitError(f"no images in {data}")
         return items

@@ -11,7 +11,7 @@ prediction folder; its named groups say where the ground truth is):
     ``<cat>_<MM>_kernel_<NN>[_x|_deblurred].<ext>`` ↔ ``<cat>_<MM>.<ext>``; group ``<cat>`` (manmade, natural,
     people, saturated, text); true kernel ``kernel_<NN>.<ext>`` (Lai et al. CVPR 2016 names).
 ``same``
-    ``<stem>.<ext>`` ↔ ``<stem>.<ext>`` (any extension); no group; true kernel ``<stem>.<ext>``.
+    ``<stem>[_x|_deblurred].<ext>`` ↔ ``<stem>.<ext>`` (any extension); no group; true kernel ``<stem>.<ext>``.
 a custom regular expression
     named group ``gt`` = ground-truth stem (default: the whole stem), optional ``group`` = report
     group, optional ``kernel`` = true-kernel stem (default: the ground-truth stem).
@@ -19,7 +19,7 @@ a custom regular expression
 Estimated kernels (``--pred-kernels DIR``) are found by the prediction's stem with the suffix
 ``_kernel`` (deblurkit's convention), ``_k`` (SelfDeblur's; a trailing result suffix ``_x`` or
 ``_deblurred`` of the image stem is dropped first) or none, as ``.npy`` (preferred) or an image file. Files whose stem ends in
-``_kernel``, or in ``_k`` next to an image of the same stem, are never taken for images.
+``_kernel`` or ``_kernels`` (a non-uniform kernel field), or in ``_k`` next to an image of the same stem, are never taken for images.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ RESULT_SUFFIXES = ("_deblurred", "_x")
 RULES: dict[str, tuple[str, str | None]] = {
     "levin": (r"(?P<gt>im\d+)_(?P<kernel>kernel\d+)_img(?:_x|_deblurred)?", "kernel"),
     "lai": (r"(?P<gt>(?P<group>[A-Za-z]+)_\d+)_(?P<kernel>kernel_\d+)(?:_x|_deblurred)?", "group"),
-    "same": (r"(?P<gt>.+)", None),
+    "same": (r"(?P<gt>.+?)(?:_x|_deblurred)?", None),
 }
 
 
@@ -158,7 +158,7 @@ def pair_files(
     pairs, skipped = [], []
     images = _index(pred, IMAGE_EXTENSIONS)
     for stem, files in sorted(images.items(), key=lambda kv: natural_key(kv[0])):
-        if stem.endswith("_kernel") or (stem.endswith("_k") and (stem[:-2] in images or stem[:-2] + "_x" in images)):
+        if stem.endswith(("_kernel", "_kernels")) or (stem.endswith("_k") and (stem[:-2] in images or stem[:-2] + "_x" in images)):
             continue  # an estimated kernel next to its image
         if len(files) > 1:
             raise DeblurkitError(f"{pred}: several images with the stem {stem!r}: {', '.join(p.name for p in files)}")
