@@ -1,0 +1,108 @@
+"""Score a non-uniform benchmark run against the uniform one (issue #7); writes Markdown + a contact sheet.
+
+Usage::
+
+    python benchmarks/nonuniform_report.py --set runs/nu_set --uniform runs/u_fast \
+        --nonuniform runs/nu_fast -o docs/nonuniform
+
+``--set`` is a folder made by ``deblurkit synth-nonuniform-set`` (``blurry/``, ``gt/``,
+``kernels/``); the two run folders are ``deblurkit deblur`` and ``deblurkit deblur-nonuniform``
+outputs on ``SET/blurry``. Scores: shift-aligned PSNR/SSIM of the Lai protocol on the BT.601 Y
+channel (:func:`deblurkit.metrics.protocols.compare_upto_shift`, the same as ``deblurkit eval
+--protocol lai``), and the kernel MNC against every patch's true kernel (uniform: its one kernel
+against each patch's; non-uniform: patch against patch), averaged over the patches. Images that a
+run has not finished are left out of that run's mean and marked ``—``. Writes ``OUT.md`` and
+``OUT_sheet.png`` (blurry | uniform | non-uniform | kernel field | ground truth for a few images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from deblurkit.io import read_image, write_image
+from deblurkit.metrics.kernels import mnc
+from deblurkit.metrics.protocols import compare_upto_shift
+from deblurkit.viz import SheetRow, contact_sheet, kernel_field
+
+
+def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    r = compare_upto_shift(img, gt, luma=img.ndim == 3 and img.shape[2] == 3)
+    return r.psnr, r.ssim
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", type=Path, required=True)
+    ap.add_argument("--uniform", type=Path, required=True)
+    ap.add_argument("--nonuniform", type=Path, required=True)
+    ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--sheet-count", type=int, default=4)
+    a = ap.parse_args()
+
+    names = [p.stem for p in sorted((a.set / "blurry").glob("*.png"))]
+    rows, sheet = [], []
+    sums: dict[str, list[float]] = {}
+    for name in names:
+        gt, _ = read_image(a.set / "gt" / f"{name}.png")
+        blurry, _ = read_image(a.set / "blurry" / f"{name}.png")
+        truth = np.load(a.set / "kernels" / f"{name}_kernels.npy")
+        row = {"name": name, "blurry": _score(blurry, gt)}
+        u_img = a.uniform / f"{name}_deblurred.png"
+        n_img = a.nonuniform / f"{name}_deblurred.png"
+        u = n = None
+        if (a.uniform / f"{name}.json").is_file():
+            u, _ = read_image(u_img)
+            k = np.load(a.uniform / f"{name}_kernel.npy")
+            row["uniform"] = _score(u, gt)
+            row["mnc_u"] = float(np.mean([mnc(k, t)[0] for t in truth.reshape(-1, *truth.shape[2:])]))
+            row["sec_u"] = json.loads((a.uniform / f"{name}.json").read_text())["seconds"]
+        if (a.nonuniform / f"{name}.json").is_file():
+            n, _ = read_image(n_img)
+            ks = np.load(a.nonuniform / f"{name}_kernels.npy")
+            rec = json.loads((a.nonuniform / f"{name}.json").read_text())
+            row["nonuniform"] = _score(n, gt)
+            row["mnc_n"] = float(np.mean([mnc(k, t)[0] for k, t in zip(ks.reshape(-1, *ks.shape[2:]), truth.reshape(-1, *truth.shape[2:]))]))
+            row["sec_n"] = rec["seconds"]
+            row["fallback"] = rec["result"]["fallback"]
+            if len(sheet) < a.sheet_count and u is not None:
+                centres = np.array(rec["result"]["patch_centres"])
+                field = kernel_field(n, ks, centres)
+                sheet.append(SheetRow([blurry, u, n, field, gt], [None, np.load(a.uniform / f"{name}_kernel.npy"), None, None, None], name))
+        rows.append(row)
+
+    def fmt(v, i=0, d=2):  # noqa: ANN001, ANN202
+        return "—" if v is None else f"{v[i]:.{d}f}" if isinstance(v, tuple) else f"{v:.{d}f}"
+
+    both = [r for r in rows if "uniform" in r and "nonuniform" in r]
+    lines = [
+        "| image | blurry PSNR/SSIM | uniform (`deblur`) | non-uniform (`deblur-nonuniform`) | kernel MNC uniform / patches | s uniform / non-uniform |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {fmt(r['blurry'])} / {fmt(r['blurry'], 1, 3)} | {fmt(r.get('uniform'))} / {fmt(r.get('uniform'), 1, 3)} | "
+            f"{fmt(r.get('nonuniform'))} / {fmt(r.get('nonuniform'), 1, 3)}{' (fallback)' if r.get('fallback') else ''} | "
+            f"{fmt(r.get('mnc_u'), d=3)} / {fmt(r.get('mnc_n'), d=3)} | {fmt(r.get('sec_u'), d=0)} / {fmt(r.get('sec_n'), d=0)} |"
+        )
+    if both:
+        m = lambda key, i: float(np.mean([r[key][i] for r in both]))  # noqa: E731
+        mk = lambda key: float(np.mean([r[key] for r in both]))  # noqa: E731
+        lines.append(
+            f"| **mean of {len(both)}** | {m('blurry', 0):.2f} / {m('blurry', 1):.3f} | {m('uniform', 0):.2f} / {m('uniform', 1):.3f} | "
+            f"{m('nonuniform', 0):.2f} / {m('nonuniform', 1):.3f} | {mk('mnc_u'):.3f} / {mk('mnc_n'):.3f} | "
+            f"{mk('sec_u'):.0f} / {mk('sec_n'):.0f} |"
+        )
+    a.output.parent.mkdir(parents=True, exist_ok=True)
+    a.output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    if sheet:
+        img = contact_sheet(sheet, titles=["blurry", "uniform deblur", "deblur-nonuniform", "kernel field", "ground truth"], height=200)
+        write_image(a.output.with_name(a.output.name + "_sheet.png"), img, bit_depth=8)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
