@@ -98,6 +98,8 @@ class DeblurResult:
         notes: human-readable remarks (divergences, restarts, fall-backs).
         kernel_code: GLKM only: the optimised first-layer feature map ``w_k`` ``(1, 256, k1, k1)``
             float32 with ``kernel_raw = G_k^{(w)}(w_k)`` (``None`` for FCN or a fall-back).
+        nonblind: the non-blind step's ``boundary``, data weight ``lam`` and the estimated noise
+            std ``noise_std`` of the input (``[0, 1]`` units) it was derived from.
     """
 
     image: np.ndarray
@@ -114,6 +116,7 @@ class DeblurResult:
     fallback: str | None = None
     notes: list[str] = field(default_factory=list)
     kernel_code: torch.Tensor | None = None
+    nonblind: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-serialisable record (no arrays except the small kernel size)."""
@@ -129,6 +132,7 @@ class DeblurResult:
             "restarts": self.restarts,
             "fallback": self.fallback,
             "diverged": bool(self.restarts or self.fallback),
+            "nonblind": dict(self.nonblind),
             "notes": list(self.notes),
         }
 
@@ -561,10 +565,11 @@ def deblur_image(
     final = p.final if best is not None else "nonblind"
     k_used = clean_kernel(k_raw, p.kernel_threshold) if final == "nonblind" else k_raw.double() / k_raw.sum()
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
+    nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
     if fallback is not None and fallback.startswith("identity"):
         out = rgb.clone()
     else:
-        out = deconvolve(rgb, k_used.to(device), p.nonblind)
+        out = deconvolve(rgb, k_used.to(device), nb_cfg)
     if final == "dip" and x_dip is not None:
         # the DIP's luminance at the observation's geometry (valid-convolution padding removed)
         ydip = _crop_to(x_dip, H, W)[0].to(out.dtype)
@@ -605,4 +610,5 @@ def deblur_image(
         fallback=fallback,
         notes=notes,
         kernel_code=best_prior.w.detach().clone() if isinstance(best_prior, GLKMPrior) else None,
+        nonblind={"boundary": nb_cfg.boundary, "lam": float(nb_cfg.lam), "noise_std": noise_std},
     )
