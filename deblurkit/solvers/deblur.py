@@ -10,7 +10,7 @@ the MSE for the first part of the run, then on ``1 − SSIM``. The forward opera
 
 :func:`deblur_image` is the engine entry point (no CLI code): luminance → kernel estimation
 (whole image or most informative crop, :mod:`deblurkit.solvers.presets`) → full-resolution colour
-restoration (FFT non-blind deconvolution of every channel, :mod:`deblurkit.solvers.nonblind`, or
+restoration (non-blind deconvolution of every channel, :mod:`deblurkit.solvers.nonblind`, or
 the DIP image itself in the ``paper`` preset) → divergence checks with restart / fall-back.
 
 ``kernel_size="auto"`` (:func:`auto_kernel_size`): with the GLKM prior the size is the generator's;

@@ -18,8 +18,10 @@ for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
    31.6 dB (two measurements, not a tuning sweep);
 2. the kernel is cleaned (taps below ``kernel_threshold`` × max set to 0, renormalised, recentred
    on its centroid) and
-3. the full-resolution image — every colour channel — is restored by the FFT hyper-Laplacian
-   non-blind deconvolution of Krishnan & Fergus (:mod:`deblurkit.solvers.nonblind`).
+3. the full-resolution image — every colour channel — is restored by a hyper-Laplacian
+   non-blind deconvolution (Krishnan & Fergus' prior) solved by ADMM on the valid blur model, so
+   the image borders need no guess (Almeida & Figueiredo 2013), with a data weight set from the
+   estimated noise level (:mod:`deblurkit.solvers.nonblind`).
 
 Cost of step 1 depends only on ``crop``, ``width`` and ``steps``, not on the image size; step 3 is
 a few FFTs per channel (seconds for a megapixel).
@@ -52,7 +54,7 @@ class Preset:
             whole image.
         input_noise_std: std of the Gaussian perturbation of the DIP input at every step (1e-3).
         final: ``"dip"`` (the network's image, as in the paper; needs ``crop=None``) or
-            ``"nonblind"`` (full-resolution FFT deconvolution with the estimated kernel).
+            ``"nonblind"`` (full-resolution deconvolution with the estimated kernel).
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
             non-blind step (0 disables; Cho & Lee 2009 use 1/20).
         nonblind: parameters of the non-blind deconvolution.
