@@ -229,6 +229,24 @@ def test_deblur_image_is_deterministic_and_keeps_shape():
     assert s["kernel_prior"] == "fcn" and s["preset"] == "tiny" and "estimate" in s["timings"]
 
 
+def test_residual_check_retries_then_returns_the_input():
+    x = _scene(64)
+    img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    # a limit no estimate can meet: one retry with a new seed, then the input comes back unchanged
+    strict = _tiny(3).with_(max_residual_ratio=1e-9, residual_retries=1)
+    r = deblur_image(img, kernel_prior="fcn", preset=strict, kernel_size=7, seed=0)
+    assert np.array_equal(r.image, img)
+    assert r.fallback == "input returned (residual check)" and r.restarts >= 1
+    assert any("estimating again with seed" in n for n in r.notes)
+    assert any("kept attempt" in n for n in r.notes)
+    assert r.summary()["nonblind"]["residual_ratio"] > 1e-9
+    # disabled: a single attempt, the deconvolved image
+    off = deblur_image(img, kernel_prior="fcn", preset=_tiny(3).with_(max_residual_ratio=float("inf")), kernel_size=7, seed=0)
+    assert off.fallback is None and off.restarts == 0 and not np.array_equal(off.image, img)
+    with pytest.raises(ValueError):
+        _tiny(3).with_(max_residual_ratio=0.0)
+
+
 def test_deblur_image_colour_restores_all_channels():
     x = torch.cat([_scene(64, 1), _scene(64, 2), _scene(64, 3)], dim=1)
     img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()

@@ -38,7 +38,7 @@ from deblurkit.physics.blur import UniformBlur
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior, KernelPrior
 from deblurkit.solvers.losses import data_fit_loss
-from deblurkit.solvers.nonblind import deconvolve
+from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve
 from deblurkit.solvers.presets import Preset, get_preset
 
 Operator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -533,25 +533,120 @@ def deblur_image(
     t, l, ch, cw = crop
     y = y_full[..., t : t + ch, l : l + cw]
 
-    t_est = time.perf_counter()
-    best, best_prior, notes, restarts = solve_with_restarts(
-        y,
-        lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
-        p,
-        seed=seed,
-        progress=progress,
+    rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
+    nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
+    budget = noise_std**2 + p.nonblind.lam_tau**2
+    attempts: list[_Attempt] = []
+    for a in range(1 + p.residual_retries):
+        att = _estimate_and_restore(
+            y, y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress,
+            lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
+            lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
+        )
+        att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
+        attempts.append(att)
+        if att.ratio <= p.max_residual_ratio or att.fallback is not None:
+            break
+        if a < p.residual_retries:
+            att.notes.append(
+                f"the restored image leaves a residual {att.ratio:.2f}× the noise budget "
+                f"(σ̂² + τ²) unexplained: kernel estimate doubtful, estimating again with seed {seed + (a + 1) * (p.max_restarts + 1)}"
+            )
+    chosen = min(attempts, key=lambda t: t.ratio)
+    notes = [n for t in attempts for n in t.notes]
+    restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
+    fallback = chosen.fallback
+    out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
+    if len(attempts) > 1:
+        notes.append(f"kept attempt {attempts.index(chosen) + 1} of {len(attempts)} (lowest residual ratio {chosen.ratio:.2f})")
+    if chosen.ratio > p.max_residual_ratio and fallback is None:
+        # no kernel explains the observation: do no harm
+        notes.append(
+            f"no kernel estimate explains the input (residual ≥ {chosen.ratio:.2f}× the noise budget, "
+            f"limit {p.max_residual_ratio:g}); returning the input"
+        )
+        fallback = "input returned (residual check)"
+        out = rgb.clone()
+        lum_out = y_full.cpu()
+    return DeblurResult(
+        image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
+        kernel=chosen.k_used.float().numpy(),
+        kernel_raw=chosen.k_raw.float().numpy(),
+        kernel_size=S,
+        kernel_prior=kernel_prior,
+        preset=p.name,
+        crop=crop,
+        loss=_loss_summary(chosen.best.losses if chosen.best is not None else []),
+        data_fit_mse=fit,
+        timings={
+            "estimate": sum(t.t_est for t in attempts),
+            "restore": sum(t.t_rest for t in attempts),
+            "total": time.perf_counter() - t_start,
+        },
+        restarts=restarts,
+        fallback=fallback,
+        notes=notes,
+        kernel_code=chosen.best_prior.w.detach().clone() if isinstance(chosen.best_prior, GLKMPrior) else None,
+        nonblind={
+            "boundary": nb_cfg.boundary,
+            "lam": float(nb_cfg.lam),
+            "noise_std": noise_std,
+            "residual_ratio": chosen.ratio if math.isfinite(chosen.ratio) else None,
+        },
     )
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """One kernel estimate and its restoration (internal to :func:`deblur_image`)."""
+
+    best: SolveResult | None
+    best_prior: KernelPrior | None
+    k_raw: torch.Tensor
+    k_used: torch.Tensor
+    out: torch.Tensor
+    lum_out: torch.Tensor
+    fit: float
+    notes: list[str]
+    restarts: int
+    fallback: str | None
+    t_est: float
+    t_rest: float
+    ratio: float = math.inf
+
+
+def _estimate_and_restore(
+    y: torch.Tensor,
+    y_full: torch.Tensor,
+    rgb: torch.Tensor,
+    p: Preset,
+    nb_cfg: HyperLaplacianConfig,
+    seed: int,
+    progress: Progress | None,
+    build_prior: Callable[[int], KernelPrior],
+    initial_prior: Callable[[], KernelPrior | None],
+) -> _Attempt:
+    """Kernel estimation on ``y`` (with divergence restarts) and restoration of ``rgb``.
+
+    Returns the attempt with ``fit`` = MSE between the input luminance and the restored luminance
+    re-blurred by the kernel (valid region), the no-reference check of :func:`deblur_image`.
+    """
+    C, H, W = rgb.shape
+    t_est = time.perf_counter()
+    best, best_prior, notes, restarts = solve_with_restarts(y, build_prior, p, seed=seed, progress=progress)
     fallback = None
     t_est = time.perf_counter() - t_est
 
     if best is None:
         # Fall back: the initial kernel of the prior (GLKM: G(w0); FCN: a small centred box blur
         # is no better than doing nothing, so the input is returned) with the non-blind solver.
-        if kernel_prior == "glkm" and generator is not None:
+        prior0 = initial_prior()
+        if prior0 is not None:
             with torch.no_grad():
-                k_raw = make_prior("glkm", S, generator, z0, w0, seed, device)()[0, 0].float().cpu()
+                k_raw = prior0()[0, 0].float().cpu()
             fallback = "initial GLKM kernel with non-blind deconvolution"
         else:
+            S = build_prior(seed).size
             k_raw = torch.zeros(S, S)
             k_raw[S // 2, S // 2] = 1.0
             fallback = "identity kernel (input returned unchanged)"
@@ -564,12 +659,10 @@ def deblur_image(
     t_rest = time.perf_counter()
     final = p.final if best is not None else "nonblind"
     k_used = clean_kernel(k_raw, p.kernel_threshold) if final == "nonblind" else k_raw.double() / k_raw.sum()
-    rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
-    nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
     if fallback is not None and fallback.startswith("identity"):
         out = rgb.clone()
     else:
-        out = deconvolve(rgb, k_used.to(device), nb_cfg)
+        out = deconvolve(rgb, k_used.to(rgb.device), nb_cfg)
     if final == "dip" and x_dip is not None:
         # the DIP's luminance at the observation's geometry (valid-convolution padding removed)
         ydip = _crop_to(x_dip, H, W)[0].to(out.dtype)
@@ -595,20 +688,4 @@ def deblur_image(
             fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), _crop_to(y_full.cpu(), H - kk.shape[0] + 1, W - kk.shape[1] + 1)))
         else:
             fit = float("nan")
-    return DeblurResult(
-        image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
-        kernel=k_used.float().numpy(),
-        kernel_raw=k_raw.float().numpy(),
-        kernel_size=S,
-        kernel_prior=kernel_prior,
-        preset=p.name,
-        crop=crop,
-        loss=_loss_summary(best.losses if best is not None else []),
-        data_fit_mse=fit,
-        timings={"estimate": t_est, "restore": t_rest, "total": time.perf_counter() - t_start},
-        restarts=restarts,
-        fallback=fallback,
-        notes=notes,
-        kernel_code=best_prior.w.detach().clone() if isinstance(best_prior, GLKMPrior) else None,
-        nonblind={"boundary": nb_cfg.boundary, "lam": float(nb_cfg.lam), "noise_std": noise_std},
-    )
+    return _Attempt(best, best_prior, k_raw, k_used, out, lum_out, fit, notes, restarts, fallback, t_est, t_rest)

@@ -70,6 +70,10 @@ class NonUniformResult:
         restarts: restarts of the joint stage.
         fallback: ``None`` or what was returned instead of a diverged joint stage.
         notes: human-readable remarks.
+        residual_ratio: the no-reference residual check of the patch-wise result (MSE of the
+            re-blurred restored luminance against the input over ``σ̂² + τ²``; ``None`` if the
+            joint stage diverged). Above the preset's ``max_residual_ratio`` the global result
+            is returned.
     """
 
     image: np.ndarray
@@ -84,6 +88,7 @@ class NonUniformResult:
     restarts: int = 0
     fallback: str | None = None
     notes: list[str] = field(default_factory=list)
+    residual_ratio: float | None = None
 
     def summary(self) -> dict:
         """JSON-serialisable record (the kernels go to their own files)."""
@@ -99,6 +104,7 @@ class NonUniformResult:
             "restarts": self.restarts,
             "fallback": self.fallback,
             "diverged": bool(self.restarts or self.fallback),
+            "residual_ratio": self.residual_ratio if self.residual_ratio is None or np.isfinite(self.residual_ratio) else None,
             "notes": list(self.notes),
         }
 
@@ -208,6 +214,7 @@ def deblur_image_nonuniform(
         stage("restore")
     t_rest = time.perf_counter()
     fallback = None
+    residual_ratio = None
     if best is None:
         fallback = "global (uniform) result"
         notes.append("the joint stage diverged; returning the global (uniform) result")
@@ -226,7 +233,12 @@ def deblur_image_nonuniform(
         if p.joint.final == "dip":
             ydip = _crop_to(best.x, H, W)[0].cpu().to(out.dtype)
             out = ydip.clamp(0, 1) if C == 1 else ycbcr_to_rgb(torch.cat([ydip, rgb_to_ycbcr(out)[1:]], 0)).clamp(0, 1)
-        reason = check_collapse(luminance_tensor(out.permute(1, 2, 0).numpy()), y.cpu())
+        lum_out = luminance_tensor(out.permute(1, 2, 0).numpy())
+        reason = check_collapse(lum_out, y.cpu())
+        ratio = _residual_ratio(lum_out, y.cpu(), kernels.float(), g, glob.nonblind, p.joint)
+        residual_ratio = ratio
+        if reason is None and ratio > p.joint.max_residual_ratio:
+            reason = f"residual {ratio:.2f}× the noise budget, limit {p.joint.max_residual_ratio:g}"
         if reason is not None:
             notes.append(f"restored image rejected ({reason}); returning the global (uniform) result")
             fallback = "global (uniform) result"
@@ -252,4 +264,40 @@ def deblur_image_nonuniform(
         restarts=restarts,
         fallback=fallback,
         notes=notes,
+        residual_ratio=residual_ratio,
     )
+
+
+def _residual_ratio(
+    lum: torch.Tensor,
+    y: torch.Tensor,
+    kernels: torch.Tensor,
+    grid: tuple[int, int],
+    nonblind: dict,
+    preset,  # noqa: ANN001 - Preset
+) -> float:
+    """The no-reference residual check of :func:`deblurkit.solvers.deblur.deblur_image` for SVOLA.
+
+    MSE between ``y`` and ``lum`` re-blurred by the patch kernels (``same`` mode, a border of
+    ``S`` pixels left out), divided by ``σ̂² + τ²`` (``nonblind["noise_std"]`` of the global stage and
+    the λ rule's ``lam_tau``).
+
+    Args:
+        lum: ``(1, 1, H, W)`` restored luminance in ``[0, 1]``.
+        y: ``(1, 1, H, W)`` observed luminance.
+        kernels: ``(P, S, S)`` patch kernels.
+        grid: ``(rows, cols)``.
+        nonblind: the global stage's ``DeblurResult.nonblind`` record.
+        preset: the joint stage's preset (its ``nonblind.lam_tau``).
+
+    Returns:
+        The ratio (``inf`` if not finite).
+    """
+    S = kernels.shape[-1]
+    with torch.no_grad():
+        reblur = SVOLABlur(grid, mode="same").A(lum.double(), kernels.double())
+    b = S
+    mse = float(((reblur - y.double())[..., b:-b, b:-b] ** 2).mean())
+    budget = float(nonblind.get("noise_std", 0.0)) ** 2 + preset.nonblind.lam_tau**2
+    ratio = mse / budget
+    return ratio if np.isfinite(ratio) else float("inf")

@@ -59,6 +59,13 @@ class Preset:
             non-blind step (0 disables; Cho & Lee 2009 use 1/20).
         nonblind: parameters of the non-blind deconvolution.
         max_restarts: restarts (new seed) after a detected divergence before falling back.
+        max_residual_ratio: no-reference check of the result: the MSE between the input
+            luminance and the restored luminance re-blurred by the kernel, divided by the noise
+            budget ``σ̂² + τ²`` (noise estimate and kernel-error std of the non-blind λ rule),
+            must not exceed this; otherwise the kernel is estimated again (``residual_retries``
+            times, new seeds; the attempt with the lowest ratio is kept) and, if still above, the
+            input is returned unchanged ("do no harm"). ``inf`` disables the check.
+        residual_retries: extra estimates after a failed residual check.
     """
 
     name: str
@@ -77,6 +84,8 @@ class Preset:
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
     max_restarts: int = 1
+    max_residual_ratio: float = 1.0
+    residual_retries: int = 1
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -87,6 +96,8 @@ class Preset:
             raise ValueError("final='dip' needs the kernel to be estimated on the whole image (crop=None)")
         if not 0 <= self.mse_fraction <= 1:
             raise ValueError(f"mse_fraction must be in [0, 1], got {self.mse_fraction}")
+        if not self.max_residual_ratio > 0 or self.residual_retries < 0:
+            raise ValueError("need max_residual_ratio > 0 and residual_retries ≥ 0")
 
     def with_(self, **changes) -> Preset:
         """A copy with some fields changed (``dataclasses.replace``)."""
