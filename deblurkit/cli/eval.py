@@ -110,14 +110,14 @@ def run_evaluation(
 
 
 def blurry_lookup(folder: Path | None, pairs: list[Pair]) -> dict[str, Path] | None:
-    """Key → blurry input in ``folder`` (stem = key, or key without SelfDeblur's ``_x``)."""
+    """Key → blurry input in ``folder`` (stem = key, or key without ``_deblurred`` / SelfDeblur's ``_x``)."""
     if folder is None:
         return None
     if not folder.is_dir():
         raise DeblurkitError(f"--blurry: no such folder: {folder}")
     out = {}
     for p in pairs:
-        stems = [p.key] + ([p.key[:-2]] if p.key.endswith("_x") else [])
+        stems = [p.key] + [p.key[: -len(sfx)] for sfx in ("_deblurred", "_x") if p.key.endswith(sfx)]
         for stem in stems:
             hit = next((folder / f"{stem}{e}" for e in IMAGE_EXTENSIONS if (folder / f"{stem}{e}").is_file()), None)
             if hit is not None and hit.resolve() != p.pred.resolve():

@@ -136,7 +136,8 @@ def pair_files(
         gt: folder of ground-truth images, or ``None`` (no-reference evaluation).
         rule: ``levin``, ``lai``, ``same`` or a custom regular expression (module doc).
         pred_kernels: folder of estimated kernels (may be ``pred`` itself), or ``None``.
-        gt_kernels: folder of true kernels (may be ``gt`` itself); required with ``pred_kernels``.
+        gt_kernels: folder of true kernels (may be ``gt`` itself); needs ``pred_kernels``. With
+            ``pred_kernels`` alone the estimated kernels are only drawn on contact sheets.
 
     Returns:
         ``(pairs, skipped)``: pairs in natural order of their keys, and the image files of ``pred``
@@ -144,14 +145,14 @@ def pair_files(
 
     Raises:
         DeblurkitError: missing folders, no image following the rule, a missing ground truth or
-            kernel file, or only one of the two kernel folders.
+            kernel file, or ``gt_kernels`` without ``pred_kernels``.
     """
     _check_dir(pred, "--pred")
     _check_dir(gt, "--gt")
     _check_dir(pred_kernels, "--pred-kernels")
     _check_dir(gt_kernels, "--gt-kernels")
-    if (pred_kernels is None) != (gt_kernels is None):
-        raise DeblurkitError("give both --pred-kernels and --gt-kernels, or neither")
+    if gt_kernels is not None and pred_kernels is None:
+        raise DeblurkitError("--gt-kernels needs --pred-kernels")
     pattern, group_field = compile_rule(rule)
     gt_index = _index(gt, IMAGE_EXTENSIONS) if gt is not None else {}
     gk_index = _index(gt_kernels, KERNEL_EXTENSIONS) if gt_kernels is not None else {}
@@ -175,10 +176,11 @@ def pair_files(
                 raise DeblurkitError(f"no ground truth for {image.name}: expected {gt / gt_stem}.<png|jpg|...>")
             gt_path = _pick(gt_index[gt_stem], IMAGE_EXTENSIONS)
         pk = gk = None
-        if pred_kernels is not None and gt_kernels is not None:
+        if pred_kernels is not None:
             pk = find_kernel(pred_kernels, stem, exclude=image)
             if pk is None:
                 raise DeblurkitError(f"no estimated kernel for {image.name} in {pred_kernels} (expected {stem}_kernel.npy or .png)")
+        if gt_kernels is not None:
             k_stem = groups.get("kernel") or gt_stem
             if k_stem not in gk_index:
                 raise DeblurkitError(f"no true kernel for {image.name}: expected {gt_kernels / k_stem}.<png|npy>")
