@@ -100,8 +100,11 @@ def test_pairing_errors(levin_tree, tmp_path):
         pair_files(pred, data / "gt", "levin")
     with pytest.raises(DeblurkitError, match="no images following the lai naming rule"):
         pair_files(pred, None, "lai")
-    with pytest.raises(DeblurkitError, match="both --pred-kernels and --gt-kernels"):
-        pair_files(pred, None, "levin", pred_kernels=pred)
+    with pytest.raises(DeblurkitError, match="--gt-kernels needs --pred-kernels"):
+        pair_files(pred, None, "levin", gt_kernels=pred)
+    # estimated kernels alone (no-reference sheets): paired, no true kernel
+    pairs, _ = pair_files(pred, None, "levin", pred_kernels=pred)
+    assert all(p.pred_kernel is not None and p.gt_kernel is None for p in pairs)
     with pytest.raises(DeblurkitError, match="no such folder"):
         pair_files(tmp_path / "nope", None)
     with pytest.raises(DeblurkitError, match="valid regular expression"):
