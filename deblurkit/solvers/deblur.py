@@ -11,7 +11,8 @@ the MSE for the first part of the run, then on ``1 − SSIM``. The forward opera
 :func:`deblur_image` is the engine entry point (no CLI code): luminance → kernel estimation
 (whole image or most informative crop, :mod:`deblurkit.solvers.presets`) → full-resolution colour
 restoration (non-blind deconvolution of every channel, :mod:`deblurkit.solvers.nonblind`, or
-the DIP image itself in the ``paper`` preset) → divergence checks with restart / fall-back.
+the DIP image itself in the ``paper`` preset) → divergence checks with restart / fall-back → the
+residual check (re-estimate, else return the input).
 
 ``kernel_size="auto"`` (:func:`auto_kernel_size`): with the GLKM prior the size is the generator's;
 with the FCN prior it is the smallest shipped generator size (31, 45, 55, 65, 75) that is at least
@@ -476,6 +477,11 @@ def deblur_image(
             from 1 again).
         device: ``"cpu"`` or a CUDA device.
 
+    After restoration the no-reference residual check runs (``Preset.max_residual_ratio``): the
+    restored luminance re-blurred by the kernel must explain the input to within the noise budget
+    ``σ̂² + τ²``; otherwise the kernel is estimated again with a new seed (``residual_retries``),
+    the better attempt is kept, and if it still fails the input is returned unchanged.
+
     Returns:
         :class:`DeblurResult`: the restored image (all channels), the kernel, the loss summary,
         timings and divergence / fall-back notes.
@@ -539,7 +545,7 @@ def deblur_image(
     attempts: list[_Attempt] = []
     for a in range(1 + p.residual_retries):
         att = _estimate_and_restore(
-            y, y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress,
+            y, y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
             lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
@@ -623,13 +629,16 @@ def _estimate_and_restore(
     nb_cfg: HyperLaplacianConfig,
     seed: int,
     progress: Progress | None,
+    size: int,
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
 ) -> _Attempt:
     """Kernel estimation on ``y`` (with divergence restarts) and restoration of ``rgb``.
 
-    Returns the attempt with ``fit`` = MSE between the input luminance and the restored luminance
-    re-blurred by the kernel (valid region), the no-reference check of :func:`deblur_image`.
+    ``y`` ``(1, 1, h, w)`` luminance crop, ``y_full`` ``(1, 1, H, W)`` luminance and ``rgb``
+    ``(C, H, W)`` input, all ``[0, 1]``; ``size`` the kernel side in pixels. Returns the attempt with
+    ``fit`` = MSE between the input luminance and the restored luminance re-blurred by the kernel
+    (valid region), the no-reference check of :func:`deblur_image`.
     """
     C, H, W = rgb.shape
     t_est = time.perf_counter()
@@ -646,9 +655,8 @@ def _estimate_and_restore(
                 k_raw = prior0()[0, 0].float().cpu()
             fallback = "initial GLKM kernel with non-blind deconvolution"
         else:
-            S = build_prior(seed).size
-            k_raw = torch.zeros(S, S)
-            k_raw[S // 2, S // 2] = 1.0
+            k_raw = torch.zeros(size, size)
+            k_raw[size // 2, size // 2] = 1.0
             fallback = "identity kernel (input returned unchanged)"
         notes.append(f"all attempts diverged; fall-back: {fallback}")
         x_dip = None

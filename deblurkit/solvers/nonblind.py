@@ -118,7 +118,7 @@ class HyperLaplacianConfig:
         Returns:
             A :class:`HyperLaplacianConfig` with a numeric ``lam`` (``self`` if already numeric).
         """
-        return self.resolve_with_noise(y)[0]
+        return self if self.lam != "auto" else self.resolve_with_noise(y)[0]
 
     def resolve_with_noise(self, y: torch.Tensor) -> tuple[HyperLaplacianConfig, float]:
         """As :meth:`resolve`, also returning the estimated noise std of ``y`` (``[0, 1]`` units)."""

@@ -45,7 +45,7 @@ from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
 from deblurkit.solvers.kernel_priors import GLKMPrior
 from deblurkit.solvers.nonblind import deconvolve_patchwise
-from deblurkit.solvers.presets import NonUniformPreset, get_nonuniform_preset
+from deblurkit.solvers.presets import NonUniformPreset, Preset, get_nonuniform_preset
 
 #: Generator fit used to find ``w_k`` of a global kernel that did not come from the GLKM prior.
 CODE_FIT = FitConfig(steps_w=300, lr_w=0.1, restarts_w=4, seed=0)
@@ -274,7 +274,7 @@ def _residual_ratio(
     kernels: torch.Tensor,
     grid: tuple[int, int],
     nonblind: dict,
-    preset,  # noqa: ANN001 - Preset
+    preset: Preset,
 ) -> float:
     """The no-reference residual check of :func:`deblurkit.solvers.deblur.deblur_image` for SVOLA.
 
