@@ -22,10 +22,17 @@ from deblurkit.train.distributed import setup_distributed, teardown_distributed
 
 KernelSize = Literal["auto", "31", "45", "55", "65", "75"]
 
+# options shared by `deblur` and `deblur-nonuniform`
+InputsArg = Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")]
+OutputDirOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder.")]
+GlobOpt = Annotated[str | None, typer.Option("--glob", help="File pattern inside folders, e.g. '*_blur.png'.")]
+GanOpt = Annotated[Path | None, typer.Option("--gan", help="Kernel-generator weights (default: shipped).")]
+InitializerOpt = Annotated[Path | None, typer.Option("--initializer", help="Initializer weights (default: shipped).")]
+
 
 def deblur(
-    inputs: Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")],
-    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("deblurred"),
+    inputs: InputsArg,
+    output_dir: OutputDirOpt = Path("deblurred"),
     prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP; diffusion priors later).")] = "dip",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "fcn"],
@@ -33,9 +40,9 @@ def deblur(
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
     kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window, or auto (rule in solvers.deblur).")] = "auto",
-    glob: Annotated[str | None, typer.Option("--glob", help="File pattern inside folders, e.g. '*_blur.png'.")] = None,
-    gan: Annotated[Path | None, typer.Option("--gan", help="Kernel-generator weights (default: shipped).")] = None,
-    initializer: Annotated[Path | None, typer.Option("--initializer", help="Initializer weights (default: shipped).")] = None,
+    glob: GlobOpt = None,
+    gan: GanOpt = None,
+    initializer: InitializerOpt = None,
     init_only: Annotated[bool, typer.Option("--init-only", help="Only write the initial kernel G(E(y)).")] = False,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the preset's optimisation steps.")] = None,
     seed: SeedOpt = 0,
@@ -52,8 +59,8 @@ def deblur(
 
 
 def deblur_nonuniform(
-    inputs: Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")],
-    output_dir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("deblurred"),
+    inputs: InputsArg,
+    output_dir: OutputDirOpt = Path("deblurred"),
     grid: Annotated[
         str, typer.Option("--grid", help="Patch grid ROWSxCOLS (e.g. 5x10), or auto: one patch per ~128 px.")
     ] = "auto",
@@ -64,9 +71,9 @@ def deblur_nonuniform(
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
     kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window (a generator size), or auto.")] = "auto",
-    glob: Annotated[str | None, typer.Option("--glob", help="File pattern inside folders, e.g. '*_blur.png'.")] = None,
-    gan: Annotated[Path | None, typer.Option("--gan", help="Kernel-generator weights (default: shipped).")] = None,
-    initializer: Annotated[Path | None, typer.Option("--initializer", help="Initializer weights (default: shipped).")] = None,
+    glob: GlobOpt = None,
+    gan: GanOpt = None,
+    initializer: InitializerOpt = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override both stages' optimisation steps.")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
