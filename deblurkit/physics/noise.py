@@ -65,7 +65,7 @@ def estimate_noise_std(y: torch.Tensor, edge_fraction: float = 0.1) -> float:
     for rc, gc in zip(r, g):
         rc, gc = rc.flatten(), gc.flatten()
         if edge_fraction > 0:
-            keep = gc <= torch.quantile(gc, 1 - edge_fraction) if gc.numel() < 16_000_000 else gc <= gc.sort().values[int((1 - edge_fraction) * (gc.numel() - 1))]
-            rc = rc[keep]
+            k = max(1, int((1 - edge_fraction) * gc.numel()))
+            rc = rc[gc <= torch.kthvalue(gc, k).values]
         sigmas.append(float(math.sqrt(math.pi / 2) * rc.mean() / 6))
     return float(torch.tensor(sigmas).median())

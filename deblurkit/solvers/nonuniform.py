@@ -24,7 +24,7 @@ Grid: ``grid="auto"`` is :func:`deblurkit.physics.svola.default_grid` (one patch
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -229,7 +229,10 @@ def deblur_image_nonuniform(
             kernels = torch.where(kernels >= th * kernels.amax(dim=(1, 2), keepdim=True), kernels, torch.zeros_like(kernels))
             kernels = kernels / kernels.sum(dim=(1, 2), keepdim=True)
         rgb = torch.from_numpy(img).permute(2, 0, 1)
-        out = deconvolve_patchwise(rgb, kernels.float(), g, p.joint.nonblind.resolve(rgb))
+        nb = p.joint.nonblind
+        if nb.lam == "auto":  # the noise level was estimated once, by the global stage
+            nb = replace(nb, lam=nb.lam_for(glob.nonblind["noise_std"]))
+        out = deconvolve_patchwise(rgb, kernels.float(), g, nb)
         if p.joint.final == "dip":
             ydip = _crop_to(best.x, H, W)[0].cpu().to(out.dtype)
             out = ydip.clamp(0, 1) if C == 1 else ycbcr_to_rgb(torch.cat([ydip, rgb_to_ycbcr(out)[1:]], 0)).clamp(0, 1)

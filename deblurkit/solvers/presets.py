@@ -125,11 +125,7 @@ def get_preset(name: str | Preset) -> Preset:
     Raises:
         ValueError: for an unknown name.
     """
-    if isinstance(name, Preset):
-        return name
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return name if isinstance(name, Preset) else _lookup(PRESETS, name)
 
 
 @dataclass(frozen=True)
@@ -175,8 +171,10 @@ def get_nonuniform_preset(name: str | NonUniformPreset) -> NonUniformPreset:
     Raises:
         ValueError: for an unknown name.
     """
-    if isinstance(name, NonUniformPreset):
-        return name
-    if name not in NONUNIFORM_PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(NONUNIFORM_PRESETS)}")
-    return NONUNIFORM_PRESETS[name]
+    return name if isinstance(name, NonUniformPreset) else _lookup(NONUNIFORM_PRESETS, name)
+
+
+def _lookup(table: dict, name: str):  # noqa: ANN202
+    if name not in table:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(table)}")
+    return table[name]
