@@ -110,7 +110,8 @@ class DeblurSettings:
         kernel_prior: ``"glkm"``, ``"fcn"`` or ``"auto"`` (GLKM when an initializer for the size is
             available, otherwise FCN).
         preset: ``"fast"`` or ``"paper"``.
-        kernel_size: ``"auto"`` or a shipped generator size (31, 45, 55, 65, 75).
+        kernel_size: ``"auto"`` or an odd kernel side in pixels (3 … 151); the GLKM prior and
+            non-uniform deblurring need a generator size (31, 45, 55, 65, 75).
         seed: random seed.
         gan: generator weights, or ``None`` for ``weights/kernel_gan_S.safetensors``.
         initializer: initializer weights, or ``None`` for ``weights/initializer_S.safetensors``.
@@ -153,6 +154,22 @@ class DeblurSettings:
         if self.nonuniform:
             return replace(preset, global_=replace(preset.global_, steps=self.steps), joint=replace(preset.joint, steps=self.steps))
         return replace(preset, steps=self.steps)
+
+    def resolved_kernel_size(self) -> str | int:
+        """``"auto"`` or the kernel side in pixels.
+
+        Raises:
+            DeblurkitError: neither ``auto`` nor an odd integer in ``[3, 151]``.
+        """
+        if self.kernel_size == "auto":
+            return "auto"
+        try:
+            size = int(self.kernel_size)
+        except ValueError:
+            size = 0
+        if size < 3 or size > 151 or size % 2 == 0:
+            raise DeblurkitError(f"--kernel-size must be auto or an odd number of pixels from 3 to 151, not {self.kernel_size!r}")
+        return size
 
     def resolved_grid(self) -> str | tuple[int, int]:
         """``"auto"`` or ``(rows, cols)``.
@@ -236,7 +253,8 @@ def deblur_file(
     h, w = img.shape[:2]
     if min(h, w) < 32:
         raise DeblurkitError(f"{source}: image is {h}×{w}; at least 32×32 pixels are needed")
-    size = auto_kernel_size(h, w) if settings.kernel_size == "auto" else int(settings.kernel_size)
+    size = settings.resolved_kernel_size()
+    size = auto_kernel_size(h, w) if size == "auto" else size
     notes = []
     if settings.nonuniform and settings.kernel_size == "auto":
         # the patch kernels live in a generator's latent space: the largest shipped size up to the

@@ -73,6 +73,19 @@ def test_missing_input_is_one_line(cli, tmp_path):
     assert r.code == 1 and r.output.strip() == f"error: no such file or folder: {tmp_path / 'nope.png'}"
 
 
+def test_kernel_size_any_odd_with_fcn_and_one_line_errors(cli, inputs, tmp_path):
+    out = tmp_path / "o"
+    assert cli("deblur", inputs / "gray.png", "-o", out, "--steps", "3", "--kernel-size", "9", "--kernel-prior", "fcn", "-q").code == 0
+    assert json.loads((out / "gray.json").read_text())["kernel_size"] == 9
+    assert np.load(out / "gray_kernel.npy").shape[0] <= 9
+    for bad in ("18", "1", "big"):
+        r = cli("deblur", inputs / "gray.png", "-o", tmp_path / "x", "--kernel-size", bad)
+        assert r.code == 1 and r.output.strip().startswith("error: --kernel-size must be auto or an odd number")
+    # GLKM needs a generator of that size: one line, the batch reports the failure
+    r = cli("deblur", inputs / "gray.png", "-o", tmp_path / "y", "--steps", "3", "--kernel-size", "9", "--kernel-prior", "glkm", "-q")
+    assert r.code == 1 and "kernel_gan_9.safetensors" in r.output
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_write_each_output_once(inputs, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))

@@ -40,7 +40,7 @@ def _two_kernel_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_patch_kernels_beat_the_global_kernel_on_a_two_kernel_blur():
     y, k1, k2 = _two_kernel_case()
     G, _ = load_kernel_generator(WEIGHTS, size=31)
-    small = dict(steps=150, width=16, scales=4, max_residual_ratio=float("inf"))  # the check is tested elsewhere
+    small = dict(steps=150, width=16, scales=4, accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"))  # the check is tested elsewhere
     preset = NonUniformPreset("test", FAST.with_(**small), FAST.with_(name="test-svola", crop=None, **small))
     with torch.random.fork_rng(devices=[]):
         r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="fcn", seed=0)

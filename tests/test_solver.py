@@ -233,7 +233,7 @@ def test_residual_check_retries_then_returns_the_input():
     x = _scene(64)
     img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     # a limit no estimate can meet: one retry with a new seed, then the input comes back unchanged
-    strict = _tiny(3).with_(max_residual_ratio=1e-9, residual_retries=1)
+    strict = _tiny(3).with_(accept_residual_ratio=1e-9, max_residual_ratio=1e-9, residual_retries=1)
     r = deblur_image(img, kernel_prior="fcn", preset=strict, kernel_size=7, seed=0)
     assert np.array_equal(r.image, img)
     assert r.fallback == "input returned (residual check)" and r.restarts >= 1
@@ -241,10 +241,29 @@ def test_residual_check_retries_then_returns_the_input():
     assert any("kept attempt" in n for n in r.notes)
     assert r.summary()["nonblind"]["residual_ratio"] > 1e-9
     # disabled: a single attempt, the deconvolved image
-    off = deblur_image(img, kernel_prior="fcn", preset=_tiny(3).with_(max_residual_ratio=float("inf")), kernel_size=7, seed=0)
+    off = deblur_image(
+        img, kernel_prior="fcn", preset=_tiny(3).with_(accept_residual_ratio=float("inf"), max_residual_ratio=float("inf")),
+        kernel_size=7, seed=0,
+    )
     assert off.fallback is None and off.restarts == 0 and not np.array_equal(off.image, img)
     with pytest.raises(ValueError):
         _tiny(3).with_(max_residual_ratio=0.0)
+    with pytest.raises(ValueError):
+        _tiny(3).with_(accept_residual_ratio=2.0, max_residual_ratio=1.0)
+
+
+def test_residual_check_retry_keeps_the_better_attempt():
+    x = _scene(64)
+    img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    # accepting nothing but returning the input only above an unreachable limit: both attempts
+    # run, the one with the lower residual ratio is the result, and it is a deconvolution
+    picky = _tiny(3).with_(accept_residual_ratio=1e-9, max_residual_ratio=float("inf"), residual_retries=1)
+    r = deblur_image(img, kernel_prior="fcn", preset=picky, kernel_size=7, seed=0)
+    assert r.fallback is None and not np.array_equal(r.image, img)
+    kept = [n for n in r.notes if n.startswith("kept attempt")]
+    assert len(kept) == 1 and "of 2" in kept[0]
+    first = deblur_image(img, kernel_prior="fcn", preset=picky.with_(residual_retries=0), kernel_size=7, seed=0)
+    assert r.summary()["nonblind"]["residual_ratio"] <= first.summary()["nonblind"]["residual_ratio"]
 
 
 def test_deblur_image_colour_restores_all_channels():

@@ -20,7 +20,6 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.pipeline import DeblurSettings, collect_inputs, deblur_file, is_finished, load_models, shard
 from deblurkit.train.distributed import setup_distributed, teardown_distributed
 
-KernelSize = Literal["auto", "31", "45", "55", "65", "75"]
 
 # options shared by `deblur` and `deblur-nonuniform`
 InputsArg = Annotated[list[Path], typer.Argument(help="Blurry images, folders (recursive) or .txt/.lst list files.")]
@@ -39,7 +38,9 @@ def deblur(
         typer.Option("--kernel-prior", help="glkm (GLKM latent kernel), fcn (SelfDeblur), auto: glkm when its weights exist."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
-    kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window, or auto (rule in solvers.deblur).")] = "auto",
+    kernel_size: Annotated[
+        str, typer.Option("--kernel-size", help="Kernel window: odd pixels (GLKM: a generator size 31/45/55/65/75), or auto (rule in solvers.deblur).")
+    ] = "auto",
     glob: GlobOpt = None,
     gan: GanOpt = None,
     initializer: InitializerOpt = None,
@@ -55,6 +56,7 @@ def deblur(
         prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
     )
+    settings.resolved_kernel_size()  # a malformed size fails before any work
     run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring")
 
 
@@ -70,7 +72,7 @@ def deblur_nonuniform(
         typer.Option("--kernel-prior", help="Prior of the global first stage (the patch kernels always use GLKM's latent space)."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
-    kernel_size: Annotated[KernelSize, typer.Option("--kernel-size", help="Kernel window (a generator size), or auto.")] = "auto",
+    kernel_size: Annotated[str, typer.Option("--kernel-size", help="Kernel window (a generator size: 31/45/55/65/75), or auto.")] = "auto",
     glob: GlobOpt = None,
     gan: GanOpt = None,
     initializer: InitializerOpt = None,
@@ -86,7 +88,8 @@ def deblur_nonuniform(
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, steps=steps,
         nonuniform=True, grid=grid,
     )
-    settings.resolved_grid()  # a malformed grid fails before any work
+    settings.resolved_grid()  # a malformed grid or size fails before any work
+    settings.resolved_kernel_size()
     run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring (non-uniform)")
 
 

@@ -477,10 +477,11 @@ def deblur_image(
             from 1 again).
         device: ``"cpu"`` or a CUDA device.
 
-    After restoration the no-reference residual check runs (``Preset.max_residual_ratio``): the
-    restored luminance re-blurred by the kernel must explain the input to within the noise budget
-    ``σ̂² + τ²``; otherwise the kernel is estimated again with a new seed (``residual_retries``),
-    the better attempt is kept, and if it still fails the input is returned unchanged.
+    After restoration the no-reference residual check runs: the restored luminance re-blurred by
+    the kernel must explain the input to within a fraction ``Preset.accept_residual_ratio`` of the
+    noise budget ``σ̂² + τ²``; otherwise the kernel is estimated again with a new seed
+    (``residual_retries``) and the attempt with the lower ratio is kept; if even that one exceeds
+    ``Preset.max_residual_ratio`` the input is returned unchanged.
 
     Returns:
         :class:`DeblurResult`: the restored image (all channels), the kernel, the loss summary,
@@ -551,12 +552,13 @@ def deblur_image(
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
         attempts.append(att)
-        if att.ratio <= p.max_residual_ratio or att.fallback is not None:
+        if att.ratio <= p.accept_residual_ratio or att.fallback is not None:
             break
         if a < p.residual_retries:
             att.notes.append(
-                f"the restored image leaves a residual {att.ratio:.2f}× the noise budget "
-                f"(σ̂² + τ²) unexplained: kernel estimate doubtful, estimating again with seed {seed + (a + 1) * (p.max_restarts + 1)}"
+                f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
+                f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful, estimating again with seed "
+                f"{seed + (a + 1) * (p.max_restarts + 1)}"
             )
     chosen = min(attempts, key=lambda t: t.ratio)
     notes = [n for t in attempts for n in t.notes]
