@@ -70,7 +70,9 @@ class Preset:
             every ratio ≤ 0.3 gained over the input and every ratio ≥ 0.6 lost 0.7–6.8 dB.
         max_residual_ratio: if even the kept attempt's ratio exceeds this, no kernel explains the
             input and it is returned unchanged ("do no harm"). ``inf`` disables the check.
-        residual_retries: extra estimates after a ratio above ``accept_residual_ratio``.
+        residual_retries: extra estimates after a ratio above ``accept_residual_ratio`` (2: on the
+            six Levin images above 0.3, one new seed fixed three of them, 20.4 → 30.4 dB and
+            23.8 → 32.9 dB among them, and not the others).
     """
 
     name: str
@@ -91,7 +93,7 @@ class Preset:
     max_restarts: int = 1
     accept_residual_ratio: float = 0.3
     max_residual_ratio: float = 1.0
-    residual_retries: int = 1
+    residual_retries: int = 2
 
     def __post_init__(self) -> None:
         if self.steps < 1:
