@@ -1,7 +1,11 @@
-"""Speed benchmarks (``make bench``): kernel synthesis and the uniform blur operator.
+"""Speed benchmarks (``make bench``): kernel synthesis, the uniform blur operator, and the wall
+time and peak memory of the deblurring commands against the targets of issues #5 and #7.
 
 Prints a Markdown report (machine, command, tables) to stdout; paste it into docs/benchmarks.md.
-Usage: ``python benchmarks/run.py [--count 10000] [--repeat 3]``.
+Usage: ``python benchmarks/run.py [--sections synth,blur,deblur] [--count 10000] [--repeat 3]``.
+The ``deblur`` section runs the real commands (``deblurkit deblur`` / ``deblur-nonuniform`` with
+the default settings) as child processes on inputs it makes from scikit-image sample images with
+``deblurkit blur``; it takes 20–40 minutes on 2 CPU cores. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -9,7 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -40,14 +49,77 @@ def best_of(fn, repeat: int) -> float:  # noqa: ANN001
     return min(times)
 
 
+def run_child(args: list[str]) -> tuple[float, float]:
+    """Run ``deblurkit ARGS`` as a child process.
+
+    Returns:
+        ``(wall seconds, peak resident memory of the child in GiB)``.
+
+    Raises:
+        RuntimeError: the command failed (its output is included).
+    """
+    exe = shutil.which("deblurkit") or str(Path(sys.executable).with_name("deblurkit"))
+    t = time.perf_counter()
+    proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    out = proc.stdout.read().decode(errors="replace")
+    proc.stdout.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"deblurkit {' '.join(args)} failed:\n{out}")
+    return wall, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def deblur_section() -> None:
+    """Wall time and peak memory of the deblurring commands (issues #5 and #7), default settings."""
+    import cv2
+
+    from deblurkit.examples import example_image
+    from deblurkit.io import write_image
+
+    work = Path(tempfile.mkdtemp(prefix="deblurkit-bench-"))
+    try:
+        cam = example_image("camera")  # (512, 512) gray
+        h = (cam.shape[0] - 255) // 2
+        write_image(work / "camera255.png", cam[h : h + 255, h : h + 255])
+        astro = example_image("astronaut")  # (512, 512, 3)
+        write_image(work / "astronaut512.png", astro)
+        write_image(work / "astronaut1mp.png", cv2.resize(astro, (1024, 1024), interpolation=cv2.INTER_CUBIC).clip(0, 1))
+        cases = [
+            ("255×255 gray, 31-px synthesised kernel, σ 0.005", "camera255", ["--random-kernel", "--size", "31", "--noise", "0.005"], "deblur", "≤ 3 min, ≤ 4 GiB"),
+            ("1024×1024 colour (1 MP), 31-px kernel, σ 0.005", "astronaut1mp", ["--random-kernel", "--size", "31", "--noise", "0.005"], "deblur", "≤ 10 min, ≤ 4 GiB"),
+            ("512×512 colour, camera shake, σ 0.01", "astronaut512", ["--nonuniform", "--noise", "0.01"], "deblur-nonuniform", "≤ 15 min"),
+        ]
+        print("\n### Deblurring commands, default settings (`fast` preset), one process\n")
+        print("| input | command | wall time | peak RSS | target |\n| --- | --- | --- | --- | --- |")
+        for label, stem, blur_args, command, target in cases:
+            blurry = work / "in" / f"{stem}.png"
+            run_child(["blur", str(work / f"{stem}.png"), *blur_args, "--seed", "3", "-o", str(blurry), "-q"])
+            wall, rss = run_child([command, str(blurry), "-o", str(work / "out"), "-q"])
+            print(f"| {label} | `{command}` | {wall / 60:.1f} min ({wall:.0f} s) | {rss:.2f} GiB | {target} |", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     """Run the benchmarks and print the Markdown report."""
     ap = argparse.ArgumentParser()
+    ap.add_argument("--sections", default="synth,blur,deblur", help="comma-separated: synth, blur, deblur")
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
 
     print(f"Machine: {machine()}\n")
+    if "synth" in sections:
+        _synth_section(args)
+    if "blur" in sections:
+        _blur_section(args)
+    if "deblur" in sections:
+        deblur_section()
+
+
+def _synth_section(args: argparse.Namespace) -> None:
     print(f"### Kernel synthesis ({args.count} kernels, wall time of one run after a warm-up run)\n")
     print("| family | 31×31 | 55×55 | 75×75 |\n| --- | --- | --- | --- |")
     for family in sorted(FAMILIES):
@@ -58,6 +130,8 @@ def main() -> None:
             cells.append(f"{t:.1f} s")
         print(f"| {family} | " + " | ".join(cells) + " |")
 
+
+def _blur_section(args: argparse.Namespace) -> None:
     print("\n### Uniform blur, `same` mode, forward, ms (best of %d)\n" % args.repeat)
     print("| image | kernel | direct | fft | auto picks |\n| --- | --- | --- | --- | --- |")
     from deblurkit.physics.functional import FFT_MIN_TAPS
