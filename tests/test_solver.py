@@ -202,6 +202,20 @@ def test_joint_optimize_with_random_glkm_generator():
     assert res.losses[-1] < res.losses[0]
 
 
+def test_kernel_warmup_holds_the_kernel_then_releases_it():
+    g, _ = build_kernel_gan(31, seed=1)
+    y = blur(_scene(72), _line_kernel(9), mode="valid")[..., :40, :40]
+    z = torch.randn(1, 100, 1, 1)
+    with torch.no_grad():
+        k0 = g.eval()(z)[0, 0]
+    held = joint_optimize(y, GLKMPrior(g, z=z), _tiny(4, kernel_warmup=0.9), seed=0)  # all 4 steps held
+    assert torch.equal(held.kernel, k0) and held.losses[-1] < held.losses[0]
+    moved = joint_optimize(y, GLKMPrior(g, z=z), _tiny(4, kernel_warmup=0.5), seed=0)  # 2 held, 2 free
+    assert not torch.equal(moved.kernel, k0)
+    with pytest.raises(ValueError, match="kernel_warmup"):
+        _tiny(4, kernel_warmup=1.0)
+
+
 def test_kernel_recovery_beats_the_initial_kernel():
     x = _scene(64, seed=5)
     k_true = _line_kernel(7)

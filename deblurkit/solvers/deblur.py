@@ -275,7 +275,8 @@ def joint_optimize(
     redrawn every step; ``z_x ~ U(0, 0.1)`` with 8 channels; Adam with the groups
     ``[θ_x: lr_image] + prior.param_groups()`` (kernel lr × ``kernel_lr_scale``), all multiplied by
     ``gamma`` at the ``milestones``. For GLKM ``φ = w_k`` (generator frozen); for FCN the kernel
-    net's weights.
+    net's weights. During the first ``preset.kernel_warmup · steps`` steps ``φ`` is held fixed
+    (no gradient reaches it) and only the image network learns.
 
     Args:
         y: ``(1, C, h, w)`` observation in ``[0, 1]`` (the solvers pass luminance, ``C = 1``).
@@ -323,6 +324,7 @@ def joint_optimize(
         milestones = sorted({max(1, round(f * preset.steps)) for f in preset.milestones})
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=preset.gamma)
         mse_steps = round(preset.mse_fraction * preset.steps)
+        warm_steps = round(preset.kernel_warmup * preset.steps)
         losses: list[float] = []
         diverged = None
         net.train()
@@ -330,7 +332,11 @@ def joint_optimize(
         for step in range(1, preset.steps + 1):
             noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
             x = _crop_to(net(z + noise), H, W)
-            k = prior()
+            if step > warm_steps:
+                k = prior()
+            else:
+                with torch.no_grad():
+                    k = prior()
             y_hat = op(x, k)
             loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
             opt.zero_grad(set_to_none=True)

@@ -53,6 +53,11 @@ class Preset:
         crop: side (pixels) of the square luminance crop the kernel is estimated on; ``None`` = the
             whole image.
         input_noise_std: std of the Gaussian perturbation of the DIP input at every step (1e-3).
+        kernel_warmup: fraction of ``steps`` at the start during which the kernel is held at its
+            starting value while the image network fits the data (0: the paper's joint updates
+            from the first step). For a stage that starts from an estimated kernel (the
+            non-uniform joint stage), so that the kernels are not moved by the gradients of a
+            still-random image.
         final: ``"dip"`` (the network's image, as in the paper; needs ``crop=None``) or
             ``"nonblind"`` (full-resolution deconvolution with the estimated kernel).
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
@@ -87,6 +92,7 @@ class Preset:
     skip_channels: int = 16
     crop: int | None = None
     input_noise_std: float = 1e-3
+    kernel_warmup: float = 0.0
     final: str = "dip"
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
@@ -104,6 +110,8 @@ class Preset:
             raise ValueError("final='dip' needs the kernel to be estimated on the whole image (crop=None)")
         if not 0 <= self.mse_fraction <= 1:
             raise ValueError(f"mse_fraction must be in [0, 1], got {self.mse_fraction}")
+        if not 0 <= self.kernel_warmup < 1:
+            raise ValueError(f"kernel_warmup must be in [0, 1), got {self.kernel_warmup}")
         if not 0 < self.accept_residual_ratio <= self.max_residual_ratio or self.residual_retries < 0:
             raise ValueError("need 0 < accept_residual_ratio ≤ max_residual_ratio and residual_retries ≥ 0")
 
