@@ -52,6 +52,22 @@ def test_patch_kernels_beat_the_global_kernel_on_a_two_kernel_blur():
     assert r.image.shape == y.shape and np.isfinite(r.image).all()
 
 
+def test_joint_stage_skipped_when_the_global_stage_returns_the_input():
+    y, _, _ = _two_kernel_case()
+    G, _ = build_kernel_gan(31, seed=0)
+    tiny = dict(steps=3, width=8, scales=3, skip_channels=4, residual_retries=0)
+    # a global stage that cannot pass its residual check returns the input
+    preset = NonUniformPreset(
+        "test",
+        FAST.with_(accept_residual_ratio=1e-9, max_residual_ratio=1e-9, **tiny),
+        FAST.with_(name="test-svola", crop=None, **tiny),
+    )
+    r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="fcn", seed=0)
+    assert r.global_result.returned_input and r.global_result.summary()["returned_input"]
+    assert np.array_equal(r.image, y) and r.fallback == "input returned (global stage)"
+    assert r.timings["joint"] == 0.0 and any("joint stage skipped" in n for n in r.notes)
+
+
 def test_grid_too_fine_is_refused():
     G, _ = build_kernel_gan(31, seed=0)
     with pytest.raises(ValueError, match="smaller than the 31×31 kernel"):

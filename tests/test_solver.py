@@ -250,7 +250,7 @@ def test_residual_check_retries_then_returns_the_input():
     strict = _tiny(3).with_(accept_residual_ratio=1e-9, max_residual_ratio=1e-9, residual_retries=1)
     r = deblur_image(img, kernel_prior="fcn", preset=strict, kernel_size=7, seed=0)
     assert np.array_equal(r.image, img)
-    assert r.fallback == "input returned (residual check)" and r.restarts >= 1
+    assert r.fallback == "input returned (residual check)" and r.restarts >= 1 and r.returned_input
     assert any("estimating again with seed" in n for n in r.notes)
     assert any("kept attempt" in n for n in r.notes)
     assert r.summary()["nonblind"]["residual_ratio"] > 1e-9
@@ -259,7 +259,7 @@ def test_residual_check_retries_then_returns_the_input():
         img, kernel_prior="fcn", preset=_tiny(3).with_(accept_residual_ratio=float("inf"), max_residual_ratio=float("inf")),
         kernel_size=7, seed=0,
     )
-    assert off.fallback is None and off.restarts == 0 and not np.array_equal(off.image, img)
+    assert off.fallback is None and off.restarts == 0 and not np.array_equal(off.image, img) and not off.returned_input
     with pytest.raises(ValueError):
         _tiny(3).with_(max_residual_ratio=0.0)
     with pytest.raises(ValueError):

@@ -101,6 +101,8 @@ class DeblurResult:
             float32 with ``kernel_raw = G_k^{(w)}(w_k)`` (``None`` for FCN or a fall-back).
         nonblind: the non-blind step's ``boundary``, data weight ``lam`` and the estimated noise
             std ``noise_std`` of the input (``[0, 1]`` units) it was derived from.
+        returned_input: ``True`` when ``image`` is the input unchanged (a fall-back: no kernel
+            estimate explained the input, or every attempt diverged or collapsed).
     """
 
     image: np.ndarray
@@ -118,6 +120,7 @@ class DeblurResult:
     notes: list[str] = field(default_factory=list)
     kernel_code: torch.Tensor | None = None
     nonblind: dict = field(default_factory=dict)
+    returned_input: bool = False
 
     def summary(self) -> dict:
         """JSON-serialisable record (no arrays except the small kernel size)."""
@@ -133,6 +136,7 @@ class DeblurResult:
             "restarts": self.restarts,
             "fallback": self.fallback,
             "diverged": bool(self.restarts or self.fallback),
+            "returned_input": self.returned_input,
             "nonblind": dict(self.nonblind),
             "notes": list(self.notes),
         }
@@ -607,6 +611,7 @@ def deblur_image(
             "noise_std": noise_std,
             "residual_ratio": chosen.ratio if math.isfinite(chosen.ratio) else None,
         },
+        returned_input=bool(torch.equal(out, rgb)),
     )
 
 

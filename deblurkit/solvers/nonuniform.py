@@ -68,7 +68,10 @@ class NonUniformResult:
         data_fit_mse: MSE of the joint stage's SVOLA model against the input luminance.
         timings: seconds per stage (``global``, ``joint``, ``restore``, ``total``).
         restarts: restarts of the joint stage.
-        fallback: ``None`` or what was returned instead of a diverged joint stage.
+        fallback: ``None`` or what was returned instead: ``"global (uniform) result"`` (the joint
+            stage diverged or failed the residual check) or ``"input returned (global stage)"``
+            (the global stage returned the input, so the joint stage, which would start from
+            its rejected kernel, was skipped).
         notes: human-readable remarks.
         residual_ratio: the no-reference residual check of the patch-wise result (MSE of the
             re-blurred restored luminance against the input over ``σ̂² + τ²``; ``None`` if the
@@ -183,32 +186,38 @@ def deblur_image_nonuniform(
     t_global = time.perf_counter() - t_start
     notes = [f"global stage: {n}" for n in glob.notes]
 
-    # the global kernel's feature map w_k
-    generator = generator.to(device).eval()
-    if glob.kernel_code is not None:
-        w0 = glob.kernel_code.to(device)
-    else:
-        target = torch.from_numpy(glob.kernel_raw).float()[None]
-        _, _, w0 = fit_generator(generator, target, "w", CODE_FIT, return_codes=True)
-        w0 = w0.to(device)
-        notes.append("w_k of the global kernel found by fitting the generator in w space")
     P = g[0] * g[1]
-
-    if stage:
-        stage("joint")
-    t_joint = time.perf_counter()
     y = luminance_tensor(img, device)
-    op = SVOLABlur(g, mode="valid")
-    best, _, joint_notes, restarts = solve_with_restarts(
-        y,
-        lambda s: GLKMPrior(generator, w=w0.expand(P, *w0.shape[1:]).clone()),
-        p.joint,
-        operator=op.A,
-        seed=seed,
-        progress=progress,
-    )
-    notes += [f"joint stage: {n}" for n in joint_notes]
-    t_joint = time.perf_counter() - t_joint
+    best, restarts, t_joint = None, 0, 0.0
+    if glob.returned_input:
+        # the global kernel was rejected (no kernel explained the input): the patch kernels
+        # would start from it, so do no harm and keep the input
+        notes.append("the global stage returned the input (no kernel explains it); joint stage skipped")
+    else:
+        # the global kernel's feature map w_k
+        generator = generator.to(device).eval()
+        if glob.kernel_code is not None:
+            w0 = glob.kernel_code.to(device)
+        else:
+            target = torch.from_numpy(glob.kernel_raw).float()[None]
+            _, _, w0 = fit_generator(generator, target, "w", CODE_FIT, return_codes=True)
+            w0 = w0.to(device)
+            notes.append("w_k of the global kernel found by fitting the generator in w space")
+
+        if stage:
+            stage("joint")
+        t_joint = time.perf_counter()
+        op = SVOLABlur(g, mode="valid")
+        best, _, joint_notes, restarts = solve_with_restarts(
+            y,
+            lambda s: GLKMPrior(generator, w=w0.expand(P, *w0.shape[1:]).clone()),
+            p.joint,
+            operator=op.A,
+            seed=seed,
+            progress=progress,
+        )
+        notes += [f"joint stage: {n}" for n in joint_notes]
+        t_joint = time.perf_counter() - t_joint
 
     if stage:
         stage("restore")
@@ -216,8 +225,9 @@ def deblur_image_nonuniform(
     fallback = None
     residual_ratio = None
     if best is None:
-        fallback = "global (uniform) result"
-        notes.append("the joint stage diverged; returning the global (uniform) result")
+        fallback = "input returned (global stage)" if glob.returned_input else "global (uniform) result"
+        if not glob.returned_input:
+            notes.append("the joint stage diverged; returning the global (uniform) result")
         kernels = torch.from_numpy(glob.kernel_raw).float().expand(P, S, S).clone()
         out = torch.from_numpy(glob.image).permute(2, 0, 1)
         mse = float("nan")
