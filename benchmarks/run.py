@@ -11,6 +11,7 @@ the default settings) as child processes on inputs it makes from scikit-image sa
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -91,12 +92,17 @@ def deblur_section() -> None:
             ("512×512 colour, camera shake, σ 0.01", "astronaut512", ["--nonuniform", "--noise", "0.01"], "deblur-nonuniform", "≤ 15 min"),
         ]
         print("\n### Deblurring commands, default settings (`fast` preset), one process\n")
-        print("| input | command | wall time | peak RSS | target |\n| --- | --- | --- | --- | --- |")
+        print("| input | command | wall time | peak RSS | target | kernel size, estimates, outcome |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for label, stem, blur_args, command, target in cases:
             blurry = work / "in" / f"{stem}.png"
             run_child(["blur", str(work / f"{stem}.png"), *blur_args, "--seed", "3", "-o", str(blurry), "-q"])
             wall, rss = run_child([command, str(blurry), "-o", str(work / "out"), "-q"])
-            print(f"| {label} | `{command}` | {wall / 60:.1f} min ({wall:.0f} s) | {rss:.2f} GiB | {target} |", flush=True)
+            record = json.loads((work / "out" / f"{stem}.json").read_text())
+            result = record["result"].get("global", record["result"])  # non-uniform: its global stage
+            outcome = record["result"]["fallback"] or "deblurred"
+            detail = f"{record['kernel_size']} px, {1 + result['restarts']} global estimate(s), {outcome}"
+            print(f"| {label} | `{command}` | {wall / 60:.1f} min ({wall:.0f} s) | {rss:.2f} GiB | {target} | {detail} |", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
