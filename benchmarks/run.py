@@ -60,12 +60,13 @@ def run_child(args: list[str]) -> tuple[float, float]:
         RuntimeError: the command failed (its output is included).
     """
     exe = shutil.which("deblurkit") or str(Path(sys.executable).with_name("deblurkit"))
-    t = time.perf_counter()
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    out = proc.stdout.read().decode(errors="replace")
-    proc.stdout.close()
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block the child
+        t = time.perf_counter()
+        proc = subprocess.Popen([exe, *args], stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        log.seek(0)
+        out = log.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"deblurkit {' '.join(args)} failed:\n{out}")
     return wall, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux

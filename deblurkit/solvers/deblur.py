@@ -336,11 +336,8 @@ def joint_optimize(
         for step in range(1, preset.steps + 1):
             noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
             x = _crop_to(net(z + noise), H, W)
-            if step > warm_steps:
+            with torch.set_grad_enabled(step > warm_steps):  # kernel held during the warm-up
                 k = prior()
-            else:
-                with torch.no_grad():
-                    k = prior()
             y_hat = op(x, k)
             loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
             opt.zero_grad(set_to_none=True)
