@@ -19,7 +19,7 @@ from deblurkit.kernels import SynthesisConfig, synthesize_kernels
 from deblurkit.models import SIZES, KernelGenerator, build_kernel_gan, config_for_size
 from deblurkit.models.serialization import load_kernel_generator, read_metadata, save_kernel_generator
 from deblurkit.reports.kernel_prior import FitConfig, kernel_prior_report, place_in_window, sample_diversity
-from deblurkit.train.kernel_gan import GANTrainConfig, StepEvent, train_kernel_gan
+from deblurkit.train.kernel_gan import GANTrainConfig, StepEvent, r1_penalty, train_kernel_gan
 
 ROOT = Path(__file__).resolve().parents[1]
 # The notes' table (reference-notes §3): size → (spatial path, w_k side).
@@ -148,6 +148,30 @@ def test_stabilised_recipe_resumes_exactly_and_differs_from_the_paper_recipe(tmp
     assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
     with pytest.raises(DeblurkitError, match="instance_noise"):
         train_kernel_gan(data, replace(cfg, instance_noise=2.0), tmp_path / "b", resume=True)
+
+
+def test_r1_penalty_is_the_squared_input_gradient_in_flat_kernel_units():
+    """For a linear score D(k) = Σ a·k the penalty is ‖a / S²‖² whatever the kernels."""
+    a = torch.randn(1, 1, 7, 7)
+    k = torch.rand(3, 1, 7, 7, requires_grad=True)
+    pen = r1_penalty((a * k).sum(dim=(1, 2, 3)), k)
+    torch.testing.assert_close(pen, (a / 49).square().sum())
+
+
+def test_r1_recipe_resumes_exactly_and_is_part_of_the_run(tmp_path):
+    """The R1 run is deterministic across a resume, differs from the run without it, and a resume must match it."""
+    data = _tiny_kernels(n=64)
+    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, instance_noise=1.0, r1=10.0)
+    full = train_kernel_gan(data, cfg, tmp_path / "a")
+    assert all(np.isfinite(h["loss_d"]) for h in full.history)
+    train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b")
+    rest = train_kernel_gan(data, cfg, tmp_path / "b", resume=True)
+    for a, b in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    plain = train_kernel_gan(data, replace(cfg, r1=0.0), tmp_path / "c")
+    assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
+    with pytest.raises(DeblurkitError, match="r1"):
+        train_kernel_gan(data, replace(cfg, r1=1.0), tmp_path / "b", resume=True)
 
 
 def test_training_rejects_bad_data(tmp_path):

@@ -70,6 +70,10 @@ def train_kernel_gan_cmd(
     label_smoothing: Annotated[
         float, typer.Option("--label-smoothing", min=0.0, max=0.5, help="Real-label target 1 − this (0: paper).")
     ] = 0.0,
+    r1: Annotated[
+        float,
+        typer.Option("--r1", min=0.0, help="R1 gradient-penalty weight on real kernels (in units of 1/S²; 0: paper)."),
+    ] = 0.0,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Stop after this many steps in total (smoke runs).")
     ] = None,
@@ -114,9 +118,10 @@ def train_kernel_gan_cmd(
             max_steps=steps,
             instance_noise=instance_noise,
             label_smoothing=label_smoothing,
+            r1=r1,
         )
         command = _command(size, output, kernels, synth, family, min_length, max_length, epochs, batch, lr, steps, seed,
-                           instance_noise, label_smoothing)
+                           instance_noise, label_smoothing, r1)
         if dist.world_size > 1:
             command = f"torchrun --nproc_per_node {dist.world_size} -m deblurkit " + command.removeprefix("deblurkit ")
         info(
@@ -154,6 +159,7 @@ def train_kernel_gan_cmd(
                 "betas": [0.5, 0.999],
                 "instance_noise": instance_noise,
                 "label_smoothing": label_smoothing,
+                "r1": r1,
                 "seed": seed,
                 "steps": result.steps,
                 "wall_s": round(result.wall_s, 1),
@@ -184,6 +190,7 @@ def _command(
     seed: int,
     instance_noise: float = 0.0,
     label_smoothing: float = 0.0,
+    r1: float = 0.0,
 ) -> str:
     """The canonical command line of this training run (stored in the weights' metadata)."""
     args = ["deblurkit", "train-kernel-gan", "--size", str(size)]
@@ -200,6 +207,8 @@ def _command(
         args += ["--instance-noise", f"{instance_noise:g}"]
     if label_smoothing:
         args += ["--label-smoothing", f"{label_smoothing:g}"]
+    if r1:
+        args += ["--r1", f"{r1:g}"]
     if steps is not None:
         args += ["--steps", str(steps)]
     args += ["--seed", str(seed), "-o", str(output)]

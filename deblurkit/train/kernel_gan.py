@@ -11,7 +11,12 @@ recipe: *instance noise* (Sønderby et al. 2017; Arjovsky & Bottou 2017) adds Ga
 discriminator sees, real and generated — a softmax output is never exactly zero, so without it the
 discriminator can separate real from generated kernels by their empty background alone and wins
 from the first steps; *one-sided label smoothing* (Salimans et al. 2016) trains ``D`` towards
-``1 − label_smoothing`` on real kernels. One code path serves one process and ``torchrun``
+``1 − label_smoothing`` on real kernels; the *R1 penalty* (Mescheder et al. 2018, Eq. 9)
+``r1/2 · E‖∇_u D(u)‖²`` on real kernels ``u = S²·k`` (kernels in units of the flat kernel, so ``r1``
+does not depend on ``S``), applied lazily every :data:`R1_EVERY` steps with the weight multiplied by
+that interval (StyleGAN2's lazy regularisation, Karras et al. 2020 §B), keeps the discriminator's
+gradients bounded so the generator's softmax is not driven to saturation (all mass in a few
+pixels). One code path serves one process and ``torchrun``
 (DistributedDataParallel; see :mod:`deblurkit.train.distributed`): the global batch is split evenly
 over the ranks, every rank draws its own latents from a seed derived from ``(seed, rank, step)`` —
 so a resumed run continues exactly where it stopped — and rank 0 writes checkpoints and one sample
@@ -36,6 +41,8 @@ from deblurkit.train.distributed import DistInfo, barrier, make_sampler, mean_ac
 
 CHECKPOINT_NAME = "checkpoint.pt"
 SAMPLES_DIR = "samples"
+R1_EVERY = 4
+"""The R1 penalty is applied every this many steps, weighted by this factor (lazy regularisation)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class GANTrainConfig:
         instance_noise: std of the Gaussian noise added to the discriminator's inputs, in units of
             ``1/S²`` (0: off, the paper's recipe).
         label_smoothing: real-label target is ``1 − label_smoothing`` (0: off, the paper's recipe).
+        r1: weight ``γ`` of the R1 gradient penalty on real kernels, gradients taken with respect to
+            ``S²·k`` (0: off, the paper's recipe).
     """
 
     size: int = 31
@@ -68,6 +77,7 @@ class GANTrainConfig:
     num_samples: int = 64
     instance_noise: float = 0.0
     label_smoothing: float = 0.0
+    r1: float = 0.0
 
 
 @dataclass
@@ -140,6 +150,23 @@ def sample_latents(seed: int, n: int, dim: int = 100) -> torch.Tensor:
     return _latents(seed, 2**31, 0, n, dim)
 
 
+def r1_penalty(logits: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Mean squared gradient norm ``E‖∇_u D(u)‖²`` of the discriminator at ``u = S²·k`` (R1, Mescheder et al. 2018, Eq. 9).
+
+    Args:
+        logits: ``(B,)`` discriminator scores computed from ``kernels`` (graph kept).
+        kernels: ``(B, 1, S, S)`` float kernels with ``requires_grad``, the discriminator's input.
+
+    Returns:
+        0-d tensor, differentiable in the discriminator's parameters (``create_graph=True``). The
+        gradient is taken in units of the flat kernel ``1/S²`` (``∇_u D = ∇_k D / S²``), so one
+        weight suits every kernel size.
+    """
+    (grad,) = torch.autograd.grad(logits.sum(), kernels, create_graph=True)
+    grad = grad / (kernels.shape[-1] * kernels.shape[-2])
+    return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
 def _write_samples(generator: KernelGenerator, z: torch.Tensor, path: Path) -> None:
     from deblurkit.io import write_image
     from deblurkit.viz import kernel_grid
@@ -209,8 +236,9 @@ def train_kernel_gan(
         state = load_checkpoint(ckpt_path, map_location=device)
         saved = state.get("config", {})
         mine = asdict(cfg)
-        for key in ("size", "batch", "lr", "seed", "instance_noise", "label_smoothing"):
-            if saved.get(key, 0.0 if key in ("instance_noise", "label_smoothing") else None) != mine[key]:
+        optional = ("instance_noise", "label_smoothing", "r1")  # absent in older checkpoints: off
+        for key in ("size", "batch", "lr", "seed", *optional):
+            if saved.get(key, 0.0 if key in optional else None) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
             raise DeblurkitError(
@@ -276,11 +304,15 @@ def train_kernel_gan(
 
             # 1. discriminator: real → 1 (− smoothing), fake → 0
             opt_d.zero_grad(set_to_none=True)
+            penalise = cfg.r1 > 0 and step % R1_EVERY == 0
+            real.requires_grad_(penalise)
             logit_real = d_ddp(real, logits=True)
             logit_fake = d_ddp(fake.detach() + noise_fake, logits=True)
             loss_d = F.binary_cross_entropy_with_logits(logit_real, real_target) + F.binary_cross_entropy_with_logits(
                 logit_fake, zeros
             )
+            if penalise:
+                loss_d = loss_d + 0.5 * cfg.r1 * R1_EVERY * r1_penalty(logit_real, real)
             loss_d.backward()
             opt_d.step()
 
