@@ -306,7 +306,7 @@ def test_torchrun_two_processes_cpu(tmp_path):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "deblurkit", "train-kernel-gan", "--size", "31", "--synth", "64", "--batch", "16",
-        "--steps", "2", "--device", "cpu", "--seed", "0", "-o", str(out),
+        "--steps", "2", "--r1", "10", "--device", "cpu", "--seed", "0", "-o", str(out),
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
