@@ -18,7 +18,7 @@ from deblurkit.io import write_kernel, write_kernel_set
 from deblurkit.kernels import SynthesisConfig, synthesize_kernels
 from deblurkit.models import SIZES, KernelGenerator, build_kernel_gan, config_for_size
 from deblurkit.models.serialization import load_kernel_generator, read_metadata, save_kernel_generator
-from deblurkit.reports.kernel_prior import FitConfig, kernel_prior_report, place_in_window, sample_diversity
+from deblurkit.reports.kernel_prior import FitConfig, kernel_prior_report, place_in_window, sample_diversity, sample_peak
 from deblurkit.train.kernel_gan import GANTrainConfig, StepEvent, r1_penalty, train_kernel_gan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,6 +245,17 @@ def test_report_engine_on_an_untrained_generator():
     assert 0 < rep["sample_diversity"] <= 1
     assert all(p.requires_grad for p in g.parameters())  # restored after the fit
     assert sample_diversity(g, 8, seed=1) == sample_diversity(g, 8, seed=1)
+    assert 1 / 31**2 < rep["sample_peak"] <= 1 and 0 < rep["reference_peak"] <= 1
+
+
+def test_sample_peak_flags_a_saturated_generator():
+    """Scaling the last layer's weights sharpens the softmax: the samples' peak rises towards 1."""
+    g, _ = build_kernel_gan(31, seed=0)
+    before = sample_peak(g, 8)
+    last = [m for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(1000.0)
+    assert sample_peak(g, 8) > max(0.5, 10 * before)
 
 
 def test_cli_train_skip_and_report(cli, tmp_path):

@@ -63,6 +63,10 @@ def kernel_prior_report_cmd(
         lines.append(f"{row['name']:<16} {shape:>8} {row['mnc_w']:>7.4f} {row['mnc_z']:>7.4f}")
     lines.append(f"{'mean':<16} {'':>8} {report['mean_mnc_w']:>7.4f} {report['mean_mnc_z']:>7.4f}")
     lines.append(f"sample diversity (mean pairwise MNC of {samples} samples, {size}×{size}): {report['sample_diversity']:.4f}")
+    lines.append(
+        f"sample peak (mean largest tap; saturation if far above the references' {report['reference_peak']:.4f}): "
+        f"{report['sample_peak']:.4f}"
+    )
     typer.echo("\n".join(lines))
     if json_out is not None:
         protect = [weights, kernels] if kernels.is_file() else [weights]

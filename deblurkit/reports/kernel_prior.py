@@ -129,13 +129,31 @@ def sample_diversity(generator: KernelGenerator, n: int = 64, seed: int = 0) -> 
     """
     if n < 2:
         raise ValueError("diversity needs at least 2 samples")
+    k = _random_samples(generator, n, seed)
+    i, j = torch.triu_indices(n, n, offset=1)
+    return float(mnc_batch(k[i], k[j]).mnc.mean())
+
+
+def sample_peak(generator: KernelGenerator, n: int = 64, seed: int = 0) -> float:
+    """Mean largest tap of ``n`` random samples ``G(z)`` (the same latents as :func:`sample_diversity`).
+
+    A saturation check: a softmax generator driven into saturation puts nearly all the mass in a
+    few pixels, so its samples' peak rises far above that of real kernels of the same extent
+    (compare the report's ``reference_peak``). A flat ``S × S`` kernel has ``1/S²``, a delta 1.
+
+    Returns:
+        A value in ``(0, 1]``.
+    """
+    return float(_random_samples(generator, n, seed).flatten(1).amax(dim=1).mean())
+
+
+def _random_samples(generator: KernelGenerator, n: int, seed: int) -> torch.Tensor:
+    """``(n, S, S)`` float64 CPU samples ``G(z)``, ``z ~ N(0, I)`` seeded by ``seed`` (eval mode)."""
     generator.eval()
     device = next(generator.parameters()).device
     z = generator.sample_latent(n, generator=torch.Generator().manual_seed(seed + 7919)).to(device)
     with torch.no_grad():
-        k = generator(z)[:, 0].cpu().double()
-    i, j = torch.triu_indices(n, n, offset=1)
-    return float(mnc_batch(k[i], k[j]).mnc.mean())
+        return generator(z)[:, 0].cpu().double()
 
 
 def kernel_prior_report(
@@ -155,7 +173,9 @@ def kernel_prior_report(
     Returns:
         JSON-ready dict: ``per_kernel`` — list of ``{name, shape, mnc_w, mnc_z, l1_w, l1_z}``
         (MNC against the reference as placed in the window; flip- and shift-tolerant);
-        ``mean_mnc_w``, ``mean_mnc_z``, ``sample_diversity``, ``size`` and ``fit`` (the settings).
+        ``mean_mnc_w``, ``mean_mnc_z``, ``sample_diversity``, ``sample_peak`` (:func:`sample_peak`)
+        and ``reference_peak`` (the references' mean largest tap, as placed), ``size`` and ``fit``
+        (the settings).
 
     Raises:
         DeblurkitError: no references, or a reference with no mass inside the window.
@@ -185,5 +205,7 @@ def kernel_prior_report(
         "mean_mnc_w": round(float(mnc_w.mean()), 4),
         "mean_mnc_z": round(float(mnc_z.mean()), 4),
         "sample_diversity": round(sample_diversity(generator, cfg.num_samples, cfg.seed), 4),
+        "sample_peak": round(sample_peak(generator, cfg.num_samples, cfg.seed), 4),
+        "reference_peak": round(float(placed.flatten(1).amax(dim=1).mean()), 4),
         "fit": asdict(cfg),
     }
