@@ -19,7 +19,7 @@ from deblurkit.kernels import SynthesisConfig, synthesize_kernels
 from deblurkit.models import SIZES, KernelGenerator, build_kernel_gan, config_for_size
 from deblurkit.models.serialization import load_kernel_generator, read_metadata, save_kernel_generator
 from deblurkit.reports.kernel_prior import FitConfig, kernel_prior_report, place_in_window, sample_diversity, sample_peak
-from deblurkit.train.kernel_gan import GANTrainConfig, StepEvent, r1_penalty, train_kernel_gan
+from deblurkit.train.kernel_gan import GANTrainConfig, StepEvent, feature_matching_loss, r1_penalty, train_kernel_gan
 
 ROOT = Path(__file__).resolve().parents[1]
 # The notes' table (reference-notes §3): size → (spatial path, w_k side).
@@ -172,6 +172,33 @@ def test_r1_recipe_resumes_exactly_and_is_part_of_the_run(tmp_path):
     assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
     with pytest.raises(DeblurkitError, match="r1"):
         train_kernel_gan(data, replace(cfg, r1=1.0), tmp_path / "b", resume=True)
+
+
+def test_feature_matching_loss_and_discriminator_features():
+    """One pass gives the scores and the pre-BN features; the relative FM loss is 0 on a match, 1 for zero features."""
+    _, d = build_kernel_gan(31, seed=0)
+    k = torch.from_numpy(_tiny_kernels(n=4))[:, None]
+    scores, feats = d(k, logits=True, features=True)
+    torch.testing.assert_close(scores, d.logits(k))
+    torch.testing.assert_close(feats, d.features(k))
+    target = feats.mean(dim=0).detach()
+    assert feature_matching_loss(feats, target).item() == pytest.approx(0.0, abs=1e-12)
+    assert feature_matching_loss(torch.zeros_like(feats), target).item() == pytest.approx(1.0)
+    assert feature_matching_loss(2 * feats, target).item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_feature_matching_recipe_resumes_exactly(tmp_path):
+    data = _tiny_kernels(n=64)
+    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, feature_matching=1.0)
+    full = train_kernel_gan(data, cfg, tmp_path / "a")
+    train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b")
+    rest = train_kernel_gan(data, cfg, tmp_path / "b", resume=True)
+    for a, b in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    plain = train_kernel_gan(data, replace(cfg, feature_matching=0.0), tmp_path / "c")
+    assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
+    with pytest.raises(DeblurkitError, match="feature_matching"):
+        train_kernel_gan(data, replace(cfg, feature_matching=2.0), tmp_path / "b", resume=True)
 
 
 def test_training_rejects_bad_data(tmp_path):

@@ -74,6 +74,10 @@ def train_kernel_gan_cmd(
         float,
         typer.Option("--r1", min=0.0, help="R1 gradient-penalty weight on real kernels (in units of 1/S²; 0: paper)."),
     ] = 0.0,
+    feature_matching: Annotated[
+        float,
+        typer.Option("--feature-matching", min=0.0, help="Weight of feature matching in the generator's loss (0: paper)."),
+    ] = 0.0,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Stop after this many steps in total (smoke runs).")
     ] = None,
@@ -119,9 +123,10 @@ def train_kernel_gan_cmd(
             instance_noise=instance_noise,
             label_smoothing=label_smoothing,
             r1=r1,
+            feature_matching=feature_matching,
         )
         command = _command(size, output, kernels, synth, family, min_length, max_length, epochs, batch, lr, steps, seed,
-                           instance_noise, label_smoothing, r1)
+                           instance_noise, label_smoothing, r1, feature_matching)
         if dist.world_size > 1:
             command = f"torchrun --nproc_per_node {dist.world_size} -m deblurkit " + command.removeprefix("deblurkit ")
         info(
@@ -160,6 +165,7 @@ def train_kernel_gan_cmd(
                 "instance_noise": instance_noise,
                 "label_smoothing": label_smoothing,
                 "r1": r1,
+                "feature_matching": feature_matching,
                 "seed": seed,
                 "steps": result.steps,
                 "wall_s": round(result.wall_s, 1),
@@ -191,6 +197,7 @@ def _command(
     instance_noise: float = 0.0,
     label_smoothing: float = 0.0,
     r1: float = 0.0,
+    feature_matching: float = 0.0,
 ) -> str:
     """The canonical command line of this training run (stored in the weights' metadata)."""
     args = ["deblurkit", "train-kernel-gan", "--size", str(size)]
@@ -209,6 +216,8 @@ def _command(
         args += ["--label-smoothing", f"{label_smoothing:g}"]
     if r1:
         args += ["--r1", f"{r1:g}"]
+    if feature_matching:
+        args += ["--feature-matching", f"{feature_matching:g}"]
     if steps is not None:
         args += ["--steps", str(steps)]
     args += ["--seed", str(seed), "-o", str(output)]

@@ -280,14 +280,31 @@ class KernelDiscriminator(nn.Module):
             raise ValueError(f"kernels must be (B, 1, {s}, {s}), got {tuple(k.shape)}")
         return self.net(k).reshape(k.shape[0])
 
-    def forward(self, k: torch.Tensor, logits: bool = False) -> torch.Tensor:
+    #: Layers of :attr:`net` up to the feature-matching features (the second convolution's output,
+    #: taken *before* its BatchNorm — batch statistics would normalise the batch means away).
+    FEATURE_LAYERS = 3
+
+    def features(self, k: torch.Tensor) -> torch.Tensor:
+        """Hidden features ``(B, C1, h, h)`` for kernels ``(B, 1, S, S)``: the second convolution's output before its BatchNorm.
+
+        Used by feature matching (Salimans et al. 2016 §3.1); ``h`` is the second layer's spatial size.
+        """
+        return self.net[: self.FEATURE_LAYERS](k)
+
+    def forward(self, k: torch.Tensor, logits: bool = False, features: bool = False):
         """Probabilities ``(B,)`` in ``(0, 1)`` that each kernel ``(B, 1, S, S)`` is real.
 
         With ``logits=True`` the pre-sigmoid scores instead (the form trainers call through
-        DistributedDataParallel, which only wraps ``forward``).
+        DistributedDataParallel, which only wraps ``forward``). With ``features=True`` the pair
+        ``(scores, features)``, ``features`` as :meth:`features`, from one pass.
         """
-        out = self.logits(k)
-        return out if logits else torch.sigmoid(out)
+        s = self.config.size
+        if k.ndim != 4 or tuple(k.shape[1:]) != (1, s, s):
+            raise ValueError(f"kernels must be (B, 1, {s}, {s}), got {tuple(k.shape)}")
+        feats = self.net[: self.FEATURE_LAYERS](k)
+        out = self.net[self.FEATURE_LAYERS :](feats).reshape(k.shape[0])
+        out = out if logits else torch.sigmoid(out)
+        return (out, feats) if features else out
 
 
 def build_kernel_gan(size: int, seed: int | None = None) -> tuple[KernelGenerator, KernelDiscriminator]:

@@ -16,7 +16,11 @@ from the first steps; *one-sided label smoothing* (Salimans et al. 2016) trains 
 does not depend on ``S``), applied lazily every :data:`R1_EVERY` steps with the weight multiplied by
 that interval (StyleGAN2's lazy regularisation, Karras et al. 2020 §B), keeps the discriminator's
 gradients bounded so the generator's softmax is not driven to saturation (all mass in a few
-pixels). One code path serves one process and ``torchrun``
+pixels); *feature matching* (Salimans et al. 2016 §3.1) adds
+``feature_matching · ‖E f(G(z)) − E f(k)‖² / ‖E f(k)‖²`` to the generator's loss (relative, so the
+weight does not depend on the kernels' scale), ``f`` the discriminator's second
+convolution (before its BatchNorm) averaged over the batch — the generator then matches the statistics of real kernels
+(how bright, how spread) instead of chasing whatever the discriminator currently rewards. One code path serves one process and ``torchrun``
 (DistributedDataParallel; see :mod:`deblurkit.train.distributed`): the global batch is split evenly
 over the ranks, every rank draws its own latents from a seed derived from ``(seed, rank, step)`` —
 so a resumed run continues exactly where it stopped — and rank 0 writes checkpoints and one sample
@@ -64,6 +68,8 @@ class GANTrainConfig:
         label_smoothing: real-label target is ``1 − label_smoothing`` (0: off, the paper's recipe).
         r1: weight ``γ`` of the R1 gradient penalty on real kernels, gradients taken with respect to
             ``S²·k`` (0: off, the paper's recipe).
+        feature_matching: weight of the feature-matching term in the generator's loss (0: off,
+            the paper's recipe).
     """
 
     size: int = 31
@@ -78,6 +84,7 @@ class GANTrainConfig:
     instance_noise: float = 0.0
     label_smoothing: float = 0.0
     r1: float = 0.0
+    feature_matching: float = 0.0
 
 
 @dataclass
@@ -167,6 +174,19 @@ def r1_penalty(logits: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return grad.square().sum(dim=(1, 2, 3)).mean()
 
 
+def feature_matching_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative feature-matching error ``‖mean_b f_b − t‖² / ‖t‖²`` (Salimans et al. 2016 §3.1, normalised).
+
+    Args:
+        features: ``(B, C, h, w)`` discriminator features of generated kernels (graph kept).
+        target: ``(C, h, w)`` mean features of real kernels (no graph).
+
+    Returns:
+        0-d tensor ``≥ 0``; 1 when the generated mean features are zero.
+    """
+    return (features.mean(dim=0) - target).square().sum() / target.square().sum().clamp_min(1e-30)
+
+
 def _write_samples(generator: KernelGenerator, z: torch.Tensor, path: Path) -> None:
     from deblurkit.io import write_image
     from deblurkit.viz import kernel_grid
@@ -236,7 +256,7 @@ def train_kernel_gan(
         state = load_checkpoint(ckpt_path, map_location=device)
         saved = state.get("config", {})
         mine = asdict(cfg)
-        optional = ("instance_noise", "label_smoothing", "r1")  # absent in older checkpoints: off
+        optional = ("instance_noise", "label_smoothing", "r1", "feature_matching")  # absent in older checkpoints: off
         for key in ("size", "batch", "lr", "seed", *optional):
             if saved.get(key, 0.0 if key in optional else None) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
@@ -306,7 +326,7 @@ def train_kernel_gan(
             opt_d.zero_grad(set_to_none=True)
             penalise = cfg.r1 > 0 and step % R1_EVERY == 0
             real.requires_grad_(penalise)
-            logit_real = d_ddp(real, logits=True)
+            logit_real, feat_real = d_ddp(real, logits=True, features=True)
             logit_fake = d_ddp(fake.detach() + noise_fake, logits=True)
             loss_d = F.binary_cross_entropy_with_logits(logit_real, real_target) + F.binary_cross_entropy_with_logits(
                 logit_fake, zeros
@@ -318,8 +338,11 @@ def train_kernel_gan(
 
             # 2. generator: non-saturating loss, fake → 1
             opt_g.zero_grad(set_to_none=True)
-            logit_gen = d_ddp(fake + noise_fake, logits=True)
+            logit_gen, feat_gen = d_ddp(fake + noise_fake, logits=True, features=True)
             loss_g = F.binary_cross_entropy_with_logits(logit_gen, ones)
+            if cfg.feature_matching > 0:
+                target = mean_across(feat_real.detach().mean(dim=0), dist)
+                loss_g = loss_g + cfg.feature_matching * feature_matching_loss(feat_gen, target)
             loss_g.backward()
             opt_g.step()
 
