@@ -199,6 +199,8 @@ def test_feature_matching_recipe_resumes_exactly(tmp_path):
     assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
     with pytest.raises(DeblurkitError, match="feature_matching"):
         train_kernel_gan(data, replace(cfg, feature_matching=2.0), tmp_path / "b", resume=True)
+    with pytest.raises(DeblurkitError, match="past this run"):
+        train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b", resume=True)
 
 
 def test_training_rejects_bad_data(tmp_path):

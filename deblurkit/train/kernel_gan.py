@@ -225,7 +225,8 @@ def train_kernel_gan(
 
     Raises:
         DeblurkitError: kernels of the wrong shape or fewer than one batch, a batch that does not
-            split over the ranks, a missing/corrupt/mismatched checkpoint on ``resume``.
+            split over the ranks, a missing/corrupt/mismatched checkpoint on ``resume``, or one already past the
+            run's last step (``max_steps``).
     """
     dist = dist or DistInfo()
     workdir = Path(workdir)
@@ -270,6 +271,8 @@ def train_kernel_gan(
         opt_d.load_state_dict(state["opt_d"])
         step, history, wall_before = int(state["step"]), list(state["history"]), float(state["wall_s"])
         resumed_from = step
+        if step > total_steps:  # the weights would not be those of this run's command
+            raise DeblurkitError(f"{ckpt_path}: checkpoint is at step {step}, past this run's {total_steps} steps")
 
     g_ddp, d_ddp = wrap_ddp(g, dist), wrap_ddp(d, dist)
     fixed_z = sample_latents(cfg.seed, cfg.num_samples, g.config.latent_dim)
