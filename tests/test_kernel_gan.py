@@ -158,20 +158,25 @@ def test_r1_penalty_is_the_squared_input_gradient_in_flat_kernel_units():
     torch.testing.assert_close(pen, (a / 49).square().sum())
 
 
-def test_r1_recipe_resumes_exactly_and_is_part_of_the_run(tmp_path):
-    """The R1 run is deterministic across a resume, differs from the run without it, and a resume must match it."""
+@pytest.mark.parametrize("stabiliser, value, other", [("r1", 10.0, 1.0), ("feature_matching", 1.0, 2.0)])
+def test_stabiliser_resumes_exactly_and_is_part_of_the_run(tmp_path, stabiliser, value, other):
+    """R1 / feature-matching runs are deterministic across a resume, differ from the run without the
+    stabiliser, and a resume must match its weight and not start past the run's end."""
     data = _tiny_kernels(n=64)
-    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, instance_noise=1.0, r1=10.0)
+    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, instance_noise=1.0)
+    cfg = replace(cfg, **{stabiliser: value})
     full = train_kernel_gan(data, cfg, tmp_path / "a")
     assert all(np.isfinite(h["loss_d"]) for h in full.history)
     train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b")
     rest = train_kernel_gan(data, cfg, tmp_path / "b", resume=True)
-    for a, b in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
-        torch.testing.assert_close(a, b)
-    plain = train_kernel_gan(data, replace(cfg, r1=0.0), tmp_path / "c")
+    for x, y in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
+        torch.testing.assert_close(x, y)
+    plain = train_kernel_gan(data, replace(cfg, **{stabiliser: 0.0}), tmp_path / "c")
     assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
-    with pytest.raises(DeblurkitError, match="r1"):
-        train_kernel_gan(data, replace(cfg, r1=1.0), tmp_path / "b", resume=True)
+    with pytest.raises(DeblurkitError, match=stabiliser):
+        train_kernel_gan(data, replace(cfg, **{stabiliser: other}), tmp_path / "b", resume=True)
+    with pytest.raises(DeblurkitError, match="past this run"):
+        train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b", resume=True)
 
 
 def test_feature_matching_loss_and_discriminator_features():
@@ -185,22 +190,6 @@ def test_feature_matching_loss_and_discriminator_features():
     assert feature_matching_loss(feats, target).item() == pytest.approx(0.0, abs=1e-12)
     assert feature_matching_loss(torch.zeros_like(feats), target).item() == pytest.approx(1.0)
     assert feature_matching_loss(2 * feats, target).item() == pytest.approx(1.0, rel=1e-5)
-
-
-def test_feature_matching_recipe_resumes_exactly(tmp_path):
-    data = _tiny_kernels(n=64)
-    cfg = GANTrainConfig(size=31, epochs=1, batch=16, seed=3, checkpoint_every=0, num_samples=4, feature_matching=1.0)
-    full = train_kernel_gan(data, cfg, tmp_path / "a")
-    train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b")
-    rest = train_kernel_gan(data, cfg, tmp_path / "b", resume=True)
-    for a, b in zip(full.generator.state_dict().values(), rest.generator.state_dict().values()):
-        torch.testing.assert_close(a, b)
-    plain = train_kernel_gan(data, replace(cfg, feature_matching=0.0), tmp_path / "c")
-    assert not torch.equal(next(iter(plain.generator.parameters())), next(iter(full.generator.parameters())))
-    with pytest.raises(DeblurkitError, match="feature_matching"):
-        train_kernel_gan(data, replace(cfg, feature_matching=2.0), tmp_path / "b", resume=True)
-    with pytest.raises(DeblurkitError, match="past this run"):
-        train_kernel_gan(data, replace(cfg, max_steps=2), tmp_path / "b", resume=True)
 
 
 def test_training_rejects_bad_data(tmp_path):
