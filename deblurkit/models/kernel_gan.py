@@ -275,10 +275,7 @@ class KernelDiscriminator(nn.Module):
         Raises:
             ValueError: if ``k`` is not ``(B, 1, S, S)``.
         """
-        s = self.config.size
-        if k.ndim != 4 or tuple(k.shape[1:]) != (1, s, s):
-            raise ValueError(f"kernels must be (B, 1, {s}, {s}), got {tuple(k.shape)}")
-        return self.net(k).reshape(k.shape[0])
+        return self.forward(k, logits=True)
 
     #: Layers of :attr:`net` up to the feature-matching features (the second convolution's output,
     #: taken *before* its BatchNorm — batch statistics would normalise the batch means away).

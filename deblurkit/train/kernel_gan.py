@@ -18,9 +18,10 @@ that interval (StyleGAN2's lazy regularisation, Karras et al. 2020 §B), keeps t
 gradients bounded so the generator's softmax is not driven to saturation (all mass in a few
 pixels); *feature matching* (Salimans et al. 2016 §3.1) adds
 ``feature_matching · ‖E f(G(z)) − E f(k)‖² / ‖E f(k)‖²`` to the generator's loss (relative, so the
-weight does not depend on the kernels' scale), ``f`` the discriminator's second
-convolution (before its BatchNorm) averaged over the batch — the generator then matches the statistics of real kernels
-(how bright, how spread) instead of chasing whatever the discriminator currently rewards. One code path serves one process and ``torchrun``
+weight does not depend on the kernels' scale), ``f`` the discriminator's second convolution
+(before its BatchNorm) averaged over the batch — the generator then matches the statistics of real
+kernels (how bright, how spread) instead of chasing whatever the discriminator currently rewards.
+One code path serves one process and ``torchrun``
 (DistributedDataParallel; see :mod:`deblurkit.train.distributed`): the global batch is split evenly
 over the ranks, every rank draws its own latents from a seed derived from ``(seed, rank, step)`` —
 so a resumed run continues exactly where it stopped — and rank 0 writes checkpoints and one sample
