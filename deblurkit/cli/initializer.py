@@ -34,6 +34,7 @@ from deblurkit.datasets import load_sharp_images
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import atomic_write_bytes, read_image, write_kernel
 from deblurkit.kernels import synthesize_training_set
+from deblurkit.models.initializer import FEATURES
 from deblurkit.models.serialization import (
     load_initializer,
     load_kernel_generator,
@@ -51,6 +52,7 @@ from deblurkit.train.distributed import distributed
 from deblurkit.train.initializer import RECIPES, recipe_by_name, train_initializer
 
 Recipe = Literal[tuple(RECIPES)]
+Features = Literal[FEATURES]
 
 GanOpt = Annotated[
     Path | None, typer.Option("--gan", help="Kernel-generator weights; default weights/kernel_gan_S.safetensors.")
@@ -76,6 +78,10 @@ def train_initializer_cmd(
     crop: Annotated[int | None, typer.Option("--crop", min=32, help="Override: patch side (pixels).")] = None,
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=0, help="Override: inversion steps from E(y).")] = None,
     warm_steps: Annotated[int | None, typer.Option("--warm-steps", min=0, help="Override: inversion steps from the cache.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Override: the encoder's Adam learning rate.")] = None,
+    features: Annotated[
+        Features | None, typer.Option("--features", help="Override: encoder input, luminance or gradient autocorrelation.")
+    ] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many outer steps (smoke runs).")] = None,
     checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N steps.")] = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Checkpoints; default OUTPUT with suffix .train/.")] = None,
@@ -100,7 +106,7 @@ def train_initializer_cmd(
         sharp = load_sharp_images(images, split="train")
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, features=features, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
         command = command_line(ctx)
         if dist.world_size > 1:

@@ -4,6 +4,17 @@ GLKM §IV-C and Algorithm 1; architecture facts in ``../shared/docs/reference-no
 ResNet-18 (BasicBlock × [2, 2, 2, 2]) with a 1-channel 7×7 stride-2 stem, global average pooling
 (so any input size works) and a linear head to the latent dimension, reshaped to ``(B, 100, 1, 1)``.
 The ResNet body is torchvision's implementation (no pretrained weights are loaded).
+
+What the stem sees (:attr:`InitializerConfig.features`, a fixed, parameter-free transform of the
+luminance):
+
+- ``"luma"``: the luminance itself, standardised per image (zero mean, unit standard deviation), so
+  the code does not depend on exposure or contrast.
+- ``"autocorr"``: the autocorrelation of the luminance gradients over lags ``|d| ≤ S`` — a
+  ``(2S+1) × (2S+1)`` map. Natural-image gradients are nearly white, so this map is close to the
+  kernel's own autocorrelation ``k ⋆ k`` (the classic blur cue of Yitzhaky & Kopeika 1998 and
+  Goldstein & Fattal 2012); it is averaged over the whole image, so larger images give a cleaner cue.
+  It cannot tell ``k`` from its 180° rotation — a kernel and its flip blur differently only in phase.
 """
 
 from __future__ import annotations
@@ -15,7 +26,60 @@ import torch
 from torch import nn
 
 #: Bumped whenever a change makes old initializer weights incompatible.
-ARCH_VERSION = "1"
+ARCH_VERSION = "2"
+
+#: The input transforms a :class:`KernelInitializer` can use (see the module doc).
+FEATURES = ("luma", "autocorr")
+
+
+def standardize(y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Per-image standardisation ``(y − mean) / max(std, eps)``.
+
+    Args:
+        y: ``(B, C, H, W)`` float tensor (intensities in ``[0, 1]``).
+        eps: floor of the standard deviation (flat images stay finite).
+
+    Returns:
+        ``(B, C, H, W)`` tensor with zero mean and unit standard deviation per image.
+    """
+    flat = y.flatten(1)
+    mean = flat.mean(1).view(-1, 1, 1, 1)
+    std = flat.std(1).clamp_min(eps).view(-1, 1, 1, 1)
+    return (y - mean) / std
+
+
+def gradient_autocorrelation(y: torch.Tensor, radius: int) -> torch.Tensor:
+    """Autocorrelation of an image's forward-difference gradients, lags ``−radius … radius``.
+
+    ``A(d) = Σ_p [g_x(p) g_x(p + d) + g_y(p) g_y(p + d)] / n(d)``, with ``n(d)`` the number of pixel
+    pairs at lag ``d`` (unbiased for every lag), computed with zero-padded FFTs (no wrap-around) and
+    divided by ``A(0)``. For ``y = k ⊛ x`` with white gradients of ``x`` this is ``k ⋆ k`` up to scale
+    (Yitzhaky & Kopeika 1998; Goldstein & Fattal 2012, §3).
+
+    Args:
+        y: ``(B, 1, H, W)`` luminance in ``[0, 1]``, ``H, W > radius + 1`` pixels.
+        radius: largest lag in pixels (the kernel side ``S`` covers all lags of ``k ⋆ k``).
+
+    Returns:
+        ``(B, 1, 2·radius + 1, 2·radius + 1)`` float32 map, ``1`` at the centre (zero lag).
+
+    Raises:
+        ValueError: if ``y`` is not ``(B, 1, H, W)`` or is too small for ``radius``.
+    """
+    if y.ndim != 4 or y.shape[1] != 1 or min(y.shape[-2:]) <= radius + 1:
+        raise ValueError(f"y must be (B, 1, H, W) with H, W > {radius + 1}, got {tuple(y.shape)}")
+    y = y.float()
+    gx = y[..., :-1, 1:] - y[..., :-1, :-1]
+    gy = y[..., 1:, :-1] - y[..., :-1, :-1]
+    h, w = gx.shape[-2:]
+    shape = (h + radius, w + radius)
+    power = torch.fft.rfft2(gx, s=shape).abs().square() + torch.fft.rfft2(gy, s=shape).abs().square()
+    ac = torch.fft.irfft2(power, s=shape)
+    ac = torch.roll(ac, shifts=(radius, radius), dims=(-2, -1))[..., : 2 * radius + 1, : 2 * radius + 1]
+    lags = torch.arange(-radius, radius + 1, device=y.device, dtype=y.dtype).abs()
+    pairs = (h - lags)[:, None] * (w - lags)[None, :]
+    ac = ac / pairs
+    return ac / ac[..., radius : radius + 1, radius : radius + 1].clamp_min(1e-12)
 
 
 @dataclass(frozen=True)
@@ -25,10 +89,21 @@ class InitializerConfig:
     Attributes:
         size: side ``S`` (pixels) of the kernels of the generator it was trained for.
         latent_dim: length of the generator's latent code ``z``.
+        features: what the stem sees, one of :data:`FEATURES` (module doc).
     """
 
     size: int = 31
     latent_dim: int = 100
+    features: str = "luma"
+
+    def __post_init__(self) -> None:
+        """Check ``features``.
+
+        Raises:
+            ValueError: unknown ``features``.
+        """
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
 
     def to_json(self) -> str:
         """The config as a JSON string."""
@@ -61,12 +136,23 @@ class KernelInitializer(nn.Module):
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.net = net
 
+    def features(self, y: torch.Tensor) -> torch.Tensor:
+        """The stem's input: ``(B, 1, H, W)`` luminance → standardised luminance ``(B, 1, H, W)``
+        (``"luma"``) or gradient autocorrelation ``(B, 1, 2S+1, 2S+1)`` (``"autocorr"``).
+
+        Raises:
+            ValueError: if ``y`` is not ``(B, 1, H, W)`` with ``H, W ≥ 32`` (and ``> S + 1``).
+        """
+        if y.ndim != 4 or y.shape[1] != 1 or min(y.shape[-2:]) < 32:
+            raise ValueError(f"y must be (B, 1, H, W) with H, W ≥ 32, got {tuple(y.shape)}")
+        if self.config.features == "autocorr":
+            return gradient_autocorrelation(y, self.config.size)
+        return standardize(y)
+
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Encode blurry luminance images ``(B, 1, H, W)`` into latent codes ``(B, latent_dim, 1, 1)``.
 
         Raises:
-            ValueError: if ``y`` is not ``(B, 1, H, W)`` with ``H, W ≥ 32``.
+            ValueError: as :meth:`features`.
         """
-        if y.ndim != 4 or y.shape[1] != 1 or min(y.shape[-2:]) < 32:
-            raise ValueError(f"y must be (B, 1, H, W) with H, W ≥ 32, got {tuple(y.shape)}")
-        return self.net(y).reshape(y.shape[0], self.config.latent_dim, 1, 1)
+        return self.net(self.features(y)).reshape(y.shape[0], self.config.latent_dim, 1, 1)

@@ -12,10 +12,12 @@ Two recipes share this code and differ only in numbers (:data:`RECIPES`):
   100 inner steps; batch 128, 256-pixel crops, 60 epochs, lr ×0.1 at epochs 40 and 50. One outer
   step costs ~40–150 s on 2 CPU cores.
 - ``cpu`` (default): the inversion of kernel ``n`` is **cached**: its first visit starts from
-  ``E(y_n)`` as in the paper (``inner_steps``), later visits warm-start from the cached ``z_n`` and
-  refine it with a few steps (``warm_steps``). The inversion only depends on the kernel, so a
-  kernel inverted once needs only touch-ups, which cuts the inner loop ~10× without changing the
-  fixed point. Smaller crops (128 px) and batches (32) make an outer step ~1 s.
+  ``E(y_n)`` as in the paper (``inner_steps``), later visits start from whichever of the cached
+  ``z_n`` and the current ``E(y_n)`` fits ``k_n`` better and refine it with a few steps
+  (``warm_steps``). The inversion only depends on the kernel, so a kernel inverted once needs only
+  touch-ups, which cuts the inner loop ~10×; starting from ``E(y_n)`` once it is the better fit keeps
+  the target near the encoder, as the paper's restart from ``E(y_n)`` does. Smaller crops (128 px)
+  and batches (32) make an outer step ~1 s.
 
 One code path serves one process and ``torchrun`` (DDP; :mod:`deblurkit.train.distributed`): the
 cache is replicated on every rank and the refined codes of each step are exchanged with
@@ -63,6 +65,7 @@ class InitializerRecipe:
         noise_max: largest noise σ of the patches ([0, 1] units).
         jpeg_prob: probability of a JPEG round trip per patch.
         seed: seeds the encoder's initial weights, the data order and the patches.
+        features: the encoder's input transform (:data:`deblurkit.models.initializer.FEATURES`).
         max_steps: stop after this many outer steps in all (``None``: all epochs).
         checkpoint_every: also checkpoint every this many outer steps (0: epoch ends only).
     """
@@ -81,6 +84,7 @@ class InitializerRecipe:
     noise_max: float = 0.02
     jpeg_prob: float = 0.3
     seed: int = 0
+    features: str = "luma"
     max_steps: int | None = None
     checkpoint_every: int = 200
 
@@ -188,6 +192,11 @@ class InitTrainResult:
     resumed_from: int | None = None
 
 
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample L1 distance ``(B,)`` of two ``(B, 1, S, S)`` kernel batches."""
+    return (a - b).abs().flatten(1).sum(1)
+
+
 def _gather(values: torch.Tensor, dist: DistInfo) -> torch.Tensor:
     """Concatenate equally shaped tensors of all ranks along dim 0 (identity when not distributed)."""
     if not dist.enabled:
@@ -258,7 +267,9 @@ def train_initializer(
     for p in generator.parameters():
         p.requires_grad_(False)
     torch.manual_seed(recipe.seed)
-    encoder = KernelInitializer(InitializerConfig(size=size, latent_dim=generator.config.latent_dim)).to(device)
+    encoder = KernelInitializer(
+        InitializerConfig(size=size, latent_dim=generator.config.latent_dim, features=recipe.features)
+    ).to(device)
     opt = torch.optim.Adam(encoder.parameters(), lr=recipe.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=0.1)
     target = torch.from_numpy(kernels)[:, None]
@@ -270,7 +281,7 @@ def train_initializer(
     if resume:
         state = load_checkpoint(ckpt_path, map_location="cpu")
         saved, mine = state.get("recipe", {}), asdict(recipe)
-        for key in ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps"):
+        for key in ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features"):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
@@ -321,16 +332,22 @@ def train_initializer(
             k = target[idx].to(device)
 
             z_hat = model(y)
-            # Lower level: start from E(y) (paper) or from the cached inversion (cpu recipe).
+            # Lower level: start from E(y) (paper) or, for a kernel inverted before (cpu recipe),
+            # from whichever of E(y) and the cached code fits the kernel better.
             warm = cached[idx] if recipe.warm_steps is not None else torch.zeros(len(idx), dtype=torch.bool)
-            z0 = torch.where(warm.view(-1, 1, 1, 1).to(device), cache[idx].to(device), z_hat.detach())
+            z0 = z_hat.detach()
+            if warm.any():
+                z_cache = cache[idx].to(device)
+                with torch.no_grad():
+                    better = _l1(generator(z_cache), k) < _l1(generator(z0), k)
+                z0 = torch.where((warm.to(device) & better).view(-1, 1, 1, 1), z_cache, z0)
             z_star = torch.empty_like(z0)
             for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
                 sel = mask.nonzero().flatten().to(device)
                 if len(sel):
                     z_star[sel] = invert_latents(generator, k[sel], z0[sel], n_steps, recipe.inner_lr)
             with torch.no_grad():
-                inner_l1 = (generator(z_star) - k).abs().flatten(1).sum(1).mean()
+                inner_l1 = _l1(generator(z_star), k).mean()
             if recipe.warm_steps is not None:
                 all_idx, all_z = _gather(idx.to(device), dist).cpu(), _gather(z_star, dist).cpu()
                 cache[all_idx], cached[all_idx] = all_z, True
