@@ -9,7 +9,6 @@ import torch
 from deblurkit.datasets import BlurryPatchConfig, BlurryPatches, load_sharp_images, split_of
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import write_image
-from deblurkit.models.initializer import InitializerConfig, KernelInitializer
 
 
 def test_split_is_stable_and_about_one_in_ten():
@@ -37,12 +36,3 @@ def test_load_and_patches(tmp_path):
         BlurryPatches(train, k, 4, BlurryPatchConfig(crop=128))
     with pytest.raises(DeblurkitError):
         load_sharp_images(tmp_path / "missing")
-
-
-@pytest.mark.parametrize("hw", [(32, 32), (64, 48), (255, 255)])
-def test_initializer_shapes(hw):
-    E = KernelInitializer(InitializerConfig()).eval()
-    with torch.no_grad():
-        assert E(torch.rand(2, 1, *hw)).shape == (2, 100, 1, 1)
-    with pytest.raises(ValueError):
-        E(torch.rand(2, 3, 64, 64))

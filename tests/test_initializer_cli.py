@@ -34,13 +34,15 @@ def assets(tmp_path_factory):
     return root
 
 
-def test_initializer_weights_round_trip_and_metadata(tmp_path):
+@pytest.mark.parametrize("features", ["luma", "autocorr"])
+def test_initializer_weights_round_trip_and_metadata(tmp_path, features):
     torch.manual_seed(1)
-    E = KernelInitializer(InitializerConfig(size=31)).eval()
+    E = KernelInitializer(InitializerConfig(size=31, features=features)).eval()
     path = save_initializer(tmp_path / "e.safetensors", E, training_command="deblurkit train-initializer ...")
     meta = read_metadata(path)
     assert meta["format"] == "deblurkit.kernel_initializer" and meta["size"] == "31" and meta["latent_dim"] == "100"
     E2, _ = load_initializer(path, size=31)
+    assert E2.config == E.config
     y = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(E(y), E2(y))

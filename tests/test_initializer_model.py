@@ -1,0 +1,70 @@
+"""The kernel initializer's model: shapes, input transforms, config checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deblurkit.models.initializer import InitializerConfig, KernelInitializer, gradient_autocorrelation, standardize
+from deblurkit.physics import blur
+
+
+@pytest.mark.parametrize(
+    ("features", "hw"),
+    [("luma", (32, 32)), ("luma", (64, 48)), ("luma", (255, 255)), ("autocorr", (40, 48)), ("autocorr", (255, 300))],
+)
+def test_initializer_shapes(features, hw):
+    E = KernelInitializer(InitializerConfig(features=features)).eval()
+    with torch.no_grad():
+        assert E(torch.rand(2, 1, *hw)).shape == (2, 100, 1, 1)
+    with pytest.raises(ValueError):
+        E(torch.rand(2, 3, 64, 64))
+
+
+def test_config_rejects_unknown_features():
+    with pytest.raises(ValueError, match="features"):
+        InitializerConfig(features="rgb")
+
+
+def test_autocorr_needs_room_for_the_lags():
+    E = KernelInitializer(InitializerConfig(size=31, features="autocorr"))
+    with pytest.raises(ValueError, match="H, W >"):
+        E(torch.rand(1, 1, 32, 64))
+
+
+def test_standardize_is_contrast_invariant():
+    y = torch.rand(2, 1, 20, 30)
+    torch.testing.assert_close(standardize(0.3 * y + 0.2), standardize(y), atol=1e-5, rtol=1e-4)
+    assert torch.isfinite(standardize(torch.full((1, 1, 8, 8), 0.5))).all()
+
+
+def _brute_autocorr(y: np.ndarray, r: int) -> np.ndarray:
+    gx = y[:-1, 1:] - y[:-1, :-1]
+    gy = y[1:, :-1] - y[:-1, :-1]
+    h, w = gx.shape
+    out = np.zeros((2 * r + 1, 2 * r + 1))
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            ys, xs = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+            yd, xd = slice(max(0, dy), min(h, h + dy)), slice(max(0, dx), min(w, w + dx))
+            n = (h - abs(dy)) * (w - abs(dx))
+            out[dy + r, dx + r] = ((gx[ys, xs] * gx[yd, xd]).sum() + (gy[ys, xs] * gy[yd, xd]).sum()) / n
+    return out / out[r, r]
+
+
+def test_gradient_autocorrelation_matches_its_definition():
+    rng = np.random.default_rng(0)
+    y = rng.random((21, 17))
+    got = gradient_autocorrelation(torch.from_numpy(y)[None, None].float(), 5)[0, 0].double().numpy()
+    np.testing.assert_allclose(got, _brute_autocorr(y, 5), atol=1e-5)
+
+
+def test_gradient_autocorrelation_shows_the_blur_direction():
+    """A horizontal 9-px box blur of noise correlates the gradients along x, not along y."""
+    torch.manual_seed(0)
+    k = torch.zeros(15, 15)
+    k[7, 3:12] = 1 / 9
+    ac = gradient_autocorrelation(blur(torch.rand(1, 1, 160, 160), k, mode="same"), 15)[0, 0]
+    assert ac.shape == (31, 31) and ac[15, 15] == 1
+    assert ac[15, 15 + 4] > 0.3 and ac[15 + 4, 15].abs() < 0.05
