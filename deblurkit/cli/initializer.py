@@ -103,11 +103,11 @@ def train_initializer_cmd(
         check_checkpoint(workdir / "checkpoint.pt", resume, overwrite)
         generator, gan_meta = load_kernel_generator(gan, size=size, device=dist.device)
         data, data_info = training_kernels(kernels, synth, family, seed, size)
-        sharp = load_sharp_images(images, split="train")
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
             inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, features=features, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
+        sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped
         command = command_line(ctx)
         if dist.world_size > 1:
             command = f"torchrun --nproc_per_node {dist.world_size} -m " + command

@@ -16,8 +16,11 @@ Two recipes share this code and differ only in numbers (:data:`RECIPES`):
   ``z_n`` and the current ``E(y_n)`` fits ``k_n`` better and refine it with a few steps
   (``warm_steps``). The inversion only depends on the kernel, so a kernel inverted once needs only
   touch-ups, which cuts the inner loop ~10×; starting from ``E(y_n)`` once it is the better fit keeps
-  the target near the encoder, as the paper's restart from ``E(y_n)`` does. Smaller crops (128 px)
-  and batches (32) make an outer step ~1 s.
+  the target near the encoder, as the paper's restart from ``E(y_n)`` does. The encoder reads the
+  gradient autocorrelation (``features="autocorr"``, a 63×63 map at size 31) instead of the raw
+  luminance: it learns the kernel several times faster per step, and each step is ~3× cheaper.
+  Batch 32, Adam lr 1e-3 (the paper's 1e-4 suits its 12 000 steps of batch 128, not a CPU budget);
+  an outer step costs ~0.5 s.
 
 One code path serves one process and ``torchrun`` (DDP; :mod:`deblurkit.train.distributed`): the
 cache is replicated on every rank and the refined codes of each step are exchanged with
@@ -74,17 +77,17 @@ class InitializerRecipe:
     epochs: int = 30
     samples_per_epoch: int = 8192
     batch: int = 32
-    crop: int = 128
+    crop: int = 256
     inner_steps: int = 30
     warm_steps: int | None = 5
     inner_lr: float = 0.01
-    lr: float = 1e-4
+    lr: float = 1e-3
     milestones: tuple[int, ...] = (20, 26)
     lam: float = 0.1
     noise_max: float = 0.02
     jpeg_prob: float = 0.3
     seed: int = 0
-    features: str = "luma"
+    features: str = "autocorr"
     max_steps: int | None = None
     checkpoint_every: int = 200
 
@@ -100,9 +103,11 @@ RECIPES: dict[str, InitializerRecipe] = {
         crop=256,
         inner_steps=100,
         warm_steps=None,
+        lr=1e-4,
         milestones=(40, 50),
         noise_max=0.0,
         jpeg_prob=0.0,
+        features="luma",
     ),
 }
 
