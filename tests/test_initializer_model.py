@@ -68,3 +68,10 @@ def test_gradient_autocorrelation_shows_the_blur_direction():
     ac = gradient_autocorrelation(blur(torch.rand(1, 1, 160, 160), k, mode="same"), 15)[0, 0]
     assert ac.shape == (31, 31) and ac[15, 15] == 1
     assert ac[15, 15 + 4] > 0.3 and ac[15 + 4, 15].abs() < 0.05
+
+
+@pytest.mark.parametrize(("size", "side"), [(31, 63), (55, 56), (75, 76)])
+def test_autocorr_input_is_pooled_to_about_64_pixels(size, side):
+    E = KernelInitializer(InitializerConfig(size=size, features="autocorr"))
+    assert E.features(torch.rand(1, 1, 200, 180)).shape == (1, 1, side, side)
+    assert E(torch.rand(1, 1, 200, 180)).shape == (1, 100, 1, 1)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 #: Bumped whenever a change makes old initializer weights incompatible.
 ARCH_VERSION = "2"
@@ -105,6 +106,13 @@ class InitializerConfig:
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
 
+    @property
+    def autocorr_pool(self) -> int:
+        """Average-pooling factor of the ``(2S+1)²`` autocorrelation map: ``round((2S+1) / 64)``,
+        at least 1 (31 → 1, 55 → 2, 75 → 2), so the ResNet's input stays about 64 px wide and its
+        cost about that of size 31 whatever the kernel size."""
+        return max(1, round((2 * self.size + 1) / 64))
+
     def to_json(self) -> str:
         """The config as a JSON string."""
         return json.dumps(asdict(self), sort_keys=True)
@@ -138,7 +146,8 @@ class KernelInitializer(nn.Module):
 
     def features(self, y: torch.Tensor) -> torch.Tensor:
         """The stem's input: ``(B, 1, H, W)`` luminance → standardised luminance ``(B, 1, H, W)``
-        (``"luma"``) or gradient autocorrelation ``(B, 1, 2S+1, 2S+1)`` (``"autocorr"``).
+        (``"luma"``) or the gradient autocorrelation ``(B, 1, 2S+1, 2S+1)`` average-pooled by
+        :attr:`InitializerConfig.autocorr_pool` (``"autocorr"``; 63 × 63 at S = 31, 56 × 56 at 55).
 
         Raises:
             ValueError: if ``y`` is not ``(B, 1, H, W)`` with ``H, W ≥ 32`` (and ``> S + 1``).
@@ -146,7 +155,9 @@ class KernelInitializer(nn.Module):
         if y.ndim != 4 or y.shape[1] != 1 or min(y.shape[-2:]) < 32:
             raise ValueError(f"y must be (B, 1, H, W) with H, W ≥ 32, got {tuple(y.shape)}")
         if self.config.features == "autocorr":
-            return gradient_autocorrelation(y, self.config.size)
+            ac = gradient_autocorrelation(y, self.config.size)
+            pool = self.config.autocorr_pool
+            return F.avg_pool2d(ac, pool, ceil_mode=True) if pool > 1 else ac
         return standardize(y)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
