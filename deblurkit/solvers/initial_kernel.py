@@ -1,8 +1,9 @@
 """The kernel initialisation of GLKM: ``k⁰ = G(E(y))`` (Algorithm 2, line 1; §IV-C).
 
 The initializer ``E`` reads the blurry image's luminance (BT.601 Y for colour images, the values
-themselves for gray ones, in ``[0, 1]``, not normalised — notes §3) at full size, and the kernel
-generator ``G`` turns the code into a kernel in the true-convolution orientation of the training data.
+themselves for gray ones, in ``[0, 1]``) at full size and applies its own fixed input transform
+(:attr:`deblurkit.models.initializer.InitializerConfig.features`); the kernel generator ``G`` turns
+the code into a kernel in the true-convolution orientation of the training data.
 """
 
 from __future__ import annotations
