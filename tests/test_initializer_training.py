@@ -87,3 +87,10 @@ def test_errors(generator, kernels, tmp_path):
         recipe_by_name("nope")
     with pytest.raises(DeblurkitError):
         recipe_by_name("cpu", bogus=1)
+
+
+def test_more_kernels_than_samples_per_epoch_is_refused(generator, kernels, tmp_path):
+    """Sample i uses kernel i mod N: kernels past the epoch's length would silently never be used."""
+    recipe = recipe_by_name("cpu", samples_per_epoch=len(kernels) - 1, batch=2, crop=48)
+    with pytest.raises(DeblurkitError, match="never be seen"):
+        train_initializer(_images(), kernels, generator, recipe, tmp_path)

@@ -239,8 +239,9 @@ def train_initializer(
         An :class:`InitTrainResult`.
 
     Raises:
-        DeblurkitError: kernels that do not match the generator, a batch that does not split over
-            the ranks, fewer samples than one batch, or a mismatched checkpoint on ``resume``.
+        DeblurkitError: kernels that do not match the generator, more kernels than samples per
+            epoch, a batch that does not split over the ranks, fewer samples than one batch, or a
+            mismatched checkpoint on ``resume``.
     """
     dist = dist or DistInfo()
     workdir = Path(workdir)
@@ -248,6 +249,11 @@ def train_initializer(
     kernels = np.asarray(kernels, dtype=np.float32)
     if kernels.ndim != 3 or kernels.shape[1:] != (size, size):
         raise DeblurkitError(f"training kernels must be (N, {size}, {size}) for this generator, got {kernels.shape}")
+    if len(kernels) > recipe.samples_per_epoch:
+        raise DeblurkitError(
+            f"{len(kernels)} kernels but {recipe.samples_per_epoch} samples per epoch: sample i uses kernel i mod N, so "
+            "kernels past the epoch's length would never be seen; use fewer kernels or more --samples-per-epoch"
+        )
     if recipe.batch % dist.world_size:
         raise DeblurkitError(f"batch {recipe.batch} does not split evenly over {dist.world_size} processes")
     local_batch = recipe.batch // dist.world_size
