@@ -12,7 +12,14 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.kernels import SynthesisConfig, synthesize_kernels
 from deblurkit.models.initializer import InitializerConfig, KernelInitializer
 from deblurkit.models.kernel_gan import build_kernel_gan
-from deblurkit.train.initializer import RECIPES, invert_latents, outer_loss, recipe_by_name, train_initializer
+from deblurkit.train.initializer import (
+    RECIPES,
+    invert_latents,
+    inversion_start,
+    outer_loss,
+    recipe_by_name,
+    train_initializer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +101,18 @@ def test_more_kernels_than_samples_per_epoch_is_refused(generator, kernels, tmp_
     recipe = recipe_by_name("cpu", samples_per_epoch=len(kernels) - 1, batch=2, crop=48)
     with pytest.raises(DeblurkitError, match="never be seen"):
         train_initializer(_images(), kernels, generator, recipe, tmp_path)
+
+
+def test_inversion_start_takes_the_better_fitting_code(generator):
+    """Cached kernels start from the better of cache and E(y); new kernels from E(y)."""
+    torch.manual_seed(0)
+    z_good = torch.randn(3, 100, 1, 1)
+    with torch.no_grad():
+        k = generator(z_good)
+    z_bad = z_good + 3 * torch.randn(3, 100, 1, 1)
+    cached = torch.tensor([True, True, False])
+    # cache good, E(y) bad → cache; cache bad, E(y) good → E(y); not cached → E(y) even if the cache is good
+    z_cache = torch.stack([z_good[0], z_bad[1], z_good[2]])
+    z_hat = torch.stack([z_bad[0], z_good[1], z_bad[2]])
+    z0 = inversion_start(generator, k, z_hat, z_cache, cached)
+    torch.testing.assert_close(z0, torch.stack([z_good[0], z_good[1], z_bad[2]]))

@@ -138,6 +138,31 @@ def invert_latents(
     return z.detach()
 
 
+@torch.no_grad()
+def inversion_start(
+    generator: KernelGenerator, kernels: torch.Tensor, z_hat: torch.Tensor, z_cache: torch.Tensor, cached: torch.Tensor
+) -> torch.Tensor:
+    """Starting codes of the inversion in the cached (``cpu``) recipe.
+
+    A kernel seen before starts from whichever of its cached code and the encoder's current code
+    ``E(y)`` fits it better in L1; a new kernel starts from ``E(y)`` (Algorithm 1, line 3).
+
+    Args:
+        generator: the frozen kernel generator (eval mode).
+        kernels: ``(B, 1, S, S)`` target kernels.
+        z_hat: ``(B, latent_dim, 1, 1)`` encoder codes ``E(y)`` (detached).
+        z_cache: ``(B, latent_dim, 1, 1)`` cached codes (ignored where ``cached`` is false).
+        cached: ``(B,)`` bool, whether each kernel has a cached code.
+
+    Returns:
+        ``(B, latent_dim, 1, 1)`` starting codes.
+    """
+    if not bool(cached.any()):
+        return z_hat
+    better = _l1(generator(z_cache), kernels) < _l1(generator(z_hat), kernels)
+    return torch.where((cached & better).view(-1, 1, 1, 1), z_cache, z_hat)
+
+
 def outer_loss(
     generator: KernelGenerator, z_hat: torch.Tensor, z_star: torch.Tensor, lam: float = 0.1
 ) -> torch.Tensor:
@@ -346,12 +371,7 @@ def train_initializer(
             # Lower level: start from E(y) (paper) or, for a kernel inverted before (cpu recipe),
             # from whichever of E(y) and the cached code fits the kernel better.
             warm = cached[idx] if recipe.warm_steps is not None else torch.zeros(len(idx), dtype=torch.bool)
-            z0 = z_hat.detach()
-            if warm.any():
-                z_cache = cache[idx].to(device)
-                with torch.no_grad():
-                    better = _l1(generator(z_cache), k) < _l1(generator(z0), k)
-                z0 = torch.where((warm.to(device) & better).view(-1, 1, 1, 1), z_cache, z0)
+            z0 = inversion_start(generator, k, z_hat.detach(), cache[idx].to(device), warm.to(device))
             z_star = torch.empty_like(z0)
             for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
                 sel = mask.nonzero().flatten().to(device)
