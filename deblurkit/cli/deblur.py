@@ -35,7 +35,7 @@ def deblur(
     prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP; diffusion priors later).")] = "dip",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "fcn"],
-        typer.Option("--kernel-prior", help="glkm (GLKM latent kernel), fcn (SelfDeblur), auto: glkm when its weights exist."),
+        typer.Option("--kernel-prior", help="glkm (GLKM latent kernel, started by the initializer), fcn (SelfDeblur), auto: the one measured best (fcn for now)."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
     kernel_size: Annotated[
@@ -69,7 +69,7 @@ def deblur_nonuniform(
     prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP).")] = "dip",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "fcn"],
-        typer.Option("--kernel-prior", help="Prior of the global first stage (the patch kernels always use GLKM's latent space)."),
+        typer.Option("--kernel-prior", help="Prior of the global first stage, auto = fcn for now (the patch kernels always use GLKM's latent space)."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
     kernel_size: Annotated[str, typer.Option("--kernel-size", help="Kernel window (a generator size: 31/45/55/65/75), or auto.")] = "auto",
