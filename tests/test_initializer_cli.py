@@ -56,7 +56,7 @@ def test_initializer_weights_round_trip_and_metadata(tmp_path, features):
 
 def test_train_initializer_smoke(cli, assets, tmp_path):
     out = tmp_path / "e.safetensors"
-    args = ["train-initializer", "--images", assets / "photos", "--gan", assets / "gan.safetensors", "--synth", "16",
+    args = ["train-initializer", "--images", assets / "photos", "--gan", assets / "gan.safetensors", "--synth", "4",
             "--epochs", "1", "--samples-per-epoch", "4", "--batch", "2", "--crop", "48", "--inner-steps", "2",
             "--warm-steps", "1", "-o", out, "-q"]
     r = cli(*args)
