@@ -18,7 +18,8 @@ Two recipes share this code and differ only in numbers (:data:`RECIPES`):
   touch-ups, which cuts the inner loop ~10×; starting from ``E(y_n)`` once it is the better fit keeps
   the target near the encoder, as the paper's restart from ``E(y_n)`` does. The encoder reads the
   gradient autocorrelation (``features="autocorr"``, a 63×63 map at size 31) instead of the raw
-  luminance: it learns the kernel several times faster per step, and each step is ~3× cheaper.
+  luminance: in a 300-step screen it learned where the luminance encoder had not yet left the
+  mean-kernel level, at half the cost per step (``docs/benchmarks.md``).
   Batch 32, Adam lr 1e-3 (the paper's 1e-4 suits its 12 000 steps of batch 128, not a CPU budget);
   an outer step costs ~0.5 s.
 
