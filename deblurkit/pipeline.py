@@ -275,7 +275,7 @@ def deblur_file(
     models = models_for(size)
     kernel_prior = settings.kernel_prior
     if kernel_prior == "auto":
-        # Measured rule (docs/benchmarks.md, "Kernel initializer"): with the shipped generator and
+        # Measured rule (docs/benchmarks.md, "Blind deblurring"): with the shipped generator and
         # initializer the GLKM path still loses to FCN on Levin at the fast preset, so auto = FCN.
         kernel_prior = AUTO_KERNEL_PRIOR
     if kernel_prior == "glkm" and models.generator is None:
