@@ -127,8 +127,6 @@ def sample_diversity(generator: KernelGenerator, n: int = 64, seed: int = 0) -> 
     Raises:
         ValueError: if ``n < 2``.
     """
-    if n < 2:
-        raise ValueError("diversity needs at least 2 samples")
     return _diversity(_random_samples(generator, n, seed))
 
 
@@ -146,7 +144,9 @@ def sample_peak(generator: KernelGenerator, n: int = 64, seed: int = 0) -> float
 
 
 def _diversity(k: torch.Tensor) -> float:
-    """Mean pairwise MNC of samples ``(n, S, S)``."""
+    """Mean pairwise MNC of samples ``(n, S, S)``; raises ``ValueError`` if ``n < 2``."""
+    if len(k) < 2:
+        raise ValueError("diversity needs at least 2 samples")
     i, j = torch.triu_indices(len(k), len(k), offset=1)
     return float(mnc_batch(k[i], k[j]).mnc.mean())
 
@@ -188,6 +188,7 @@ def kernel_prior_report(
 
     Raises:
         DeblurkitError: no references, or a reference with no mass inside the window.
+        ValueError: ``cfg.num_samples < 2``.
     """
     if not references:
         raise DeblurkitError("no reference kernels")
@@ -197,8 +198,6 @@ def kernel_prior_report(
     fit_z, l1_z = fit_generator(generator, placed, "z", cfg, progress)
     mnc_w = mnc_batch(fit_w, placed).mnc
     mnc_z = mnc_batch(fit_z, placed).mnc
-    if cfg.num_samples < 2:
-        raise ValueError("diversity needs at least 2 samples")
     samples = _random_samples(generator, cfg.num_samples, cfg.seed)  # drawn once, for both scores
     per = [
         {
