@@ -175,24 +175,60 @@ def informative_crop(y: torch.Tensor, side: int, stride: int = 4) -> tuple[int, 
     Returns:
         ``(top, left, height, width)``; the whole image if it is not larger than ``side``.
     """
+    return informative_crops(y, side, 1, stride=stride)[0]
+
+
+def informative_crops(
+    y: torch.Tensor, side: int, count: int, max_overlap: float = 0.5, stride: int = 4
+) -> list[tuple[int, int, int, int]]:
+    """Up to ``count`` distinct ``side × side`` windows of ``y``, most informative first.
+
+    Windows are ranked by their mean squared gradient (saturated pixels' edges excluded: they
+    break the linear blur model); a window is skipped if it shares more than ``max_overlap`` of
+    its area with one already chosen. A later estimate on another window sees other image
+    content, so it does not repeat an error that the first window's content caused (a new seed
+    on the same window often converges to the same wrong kernel).
+
+    Args:
+        y: ``(1, 1, H, W)`` luminance in ``[0, 1]``.
+        side: window side in pixels (clipped to the image).
+        count: windows wanted (≥ 1).
+        max_overlap: largest shared fraction of a window's area with an earlier one, ``[0, 1]``.
+        stride: step of the search grid in pixels.
+
+    Returns:
+        ``[(top, left, height, width), ...]``: at least one and at most ``count`` windows; just
+        the whole image if it is not larger than ``side``.
+
+    Raises:
+        ValueError: ``count < 1`` or ``max_overlap`` outside ``[0, 1]``.
+    """
+    if count < 1 or not 0 <= max_overlap <= 1:
+        raise ValueError(f"need count ≥ 1 and 0 ≤ max_overlap ≤ 1, got {count}, {max_overlap}")
     H, W = y.shape[-2:]
     sh, sw = min(side, H), min(side, W)
     if (sh, sw) == (H, W):
-        return 0, 0, H, W
+        return [(0, 0, H, W)]
     g = y[0, 0].double()
     e = torch.zeros_like(g)
     e[:, :-1] += (g[:, 1:] - g[:, :-1]) ** 2
     e[:-1, :] += (g[1:, :] - g[:-1, :]) ** 2
-    # Saturated pixels break the linear blur model: do not reward their edges.
     sat = ((g > 0.98) | (g < 0.02)).double()
     e = e * (1 - F.max_pool2d(sat[None, None], 5, 1, 2)[0, 0])
     ii = F.pad(e.cumsum(0).cumsum(1), (1, 0, 1, 0))
     tops = torch.arange(0, H - sh + 1, stride)
     lefts = torch.arange(0, W - sw + 1, stride)
     t, l = tops[:, None], lefts[None, :]
-    s = ii[t + sh, l + sw] - ii[t, l + sw] - ii[t + sh, l] + ii[t, l]
-    idx = int(torch.argmax(s))
-    return int(tops[idx // len(lefts)]), int(lefts[idx % len(lefts)]), sh, sw
+    s = (ii[t + sh, l + sw] - ii[t, l + sw] - ii[t + sh, l] + ii[t, l]).flatten()
+    chosen: list[tuple[int, int, int, int]] = []
+    for idx in torch.argsort(s, descending=True, stable=True).tolist():
+        top, left = int(tops[idx // len(lefts)]), int(lefts[idx % len(lefts)])
+        shared = [max(0, sh - abs(top - a)) * max(0, sw - abs(left - b)) for a, b, _, _ in chosen]
+        if all(area <= max_overlap * sh * sw for area in shared):
+            chosen.append((top, left, sh, sw))
+            if len(chosen) == count:
+                break
+    return chosen
 
 
 def check_collapse(x: torch.Tensor, y: torch.Tensor) -> str | None:
@@ -541,23 +577,24 @@ def deblur_image(
             w0 = generator.to(device).first_layer(zz.to(device)).clone()
 
     if p.crop is None:
-        crop = (0, 0, H, W)
+        crops = [(0, 0, H, W)]
     else:
-        crop = informative_crop(y_full, max(p.crop, 4 * S))
-    t, l, ch, cw = crop
-    y = y_full[..., t : t + ch, l : l + cw]
+        # one window per possible attempt: a re-estimate looks at other image content
+        crops = informative_crops(y_full, max(p.crop, 4 * S), 1 + p.residual_retries)
 
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
     nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
     budget = noise_std**2 + p.nonblind.lam_tau**2
     attempts: list[_Attempt] = []
     for a in range(1 + p.residual_retries):
+        t, l, ch, cw = crops[a % len(crops)]
         att = _estimate_and_restore(
-            y, y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
+            y_full[..., t : t + ch, l : l + cw], y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
             lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
+        att.crop = (t, l, ch, cw)
         attempts.append(att)
         if att.ratio <= p.accept_residual_ratio or att.fallback is not None:
             break
@@ -565,7 +602,7 @@ def deblur_image(
             att.notes.append(
                 f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
                 f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful, estimating again with seed "
-                f"{seed + (a + 1) * (p.max_restarts + 1)}"
+                f"{seed + (a + 1) * (p.max_restarts + 1)} on window (top, left, height, width) = {crops[(a + 1) % len(crops)]}"
             )
     chosen = min(attempts, key=lambda t: t.ratio)
     notes = [n for t in attempts for n in t.notes]
@@ -590,7 +627,7 @@ def deblur_image(
         kernel_size=S,
         kernel_prior=kernel_prior,
         preset=p.name,
-        crop=crop,
+        crop=chosen.crop,
         loss=_loss_summary(chosen.best.losses if chosen.best is not None else []),
         data_fit_mse=fit,
         timings={
@@ -629,6 +666,7 @@ class _Attempt:
     t_est: float
     t_rest: float
     ratio: float = math.inf
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def _estimate_and_restore(
