@@ -19,6 +19,7 @@ from deblurkit.solvers.deblur import (
     clean_kernel,
     deblur_image,
     informative_crop,
+    informative_crops,
     joint_optimize,
 )
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
@@ -340,6 +341,22 @@ def test_informative_crop_finds_the_texture():
     y[..., 60:90, 70:110] = torch.rand(30, 40, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25
     t, l, h, w = informative_crop(y, 32)
     assert (h, w) == (32, 32) and 56 <= t <= 62 and 66 <= l <= 82
+
+
+def test_informative_crops_ranks_distinct_windows():
+    g = torch.Generator().manual_seed(1)
+    y = torch.full((1, 1, 128, 128), 0.5)
+    y[..., 0:40, 0:40] = torch.rand(40, 40, generator=g) * 0.5 + 0.25  # strongest texture
+    y[..., 88:128, 88:128] = torch.rand(40, 40, generator=g) * 0.45 + 0.27  # weaker texture (still beats half of the first)
+    crops = informative_crops(y, 40, 3)
+    assert crops[0] == informative_crop(y, 40) == (0, 0, 40, 40)
+    assert len(crops) == 3 and crops[1][:2] == (88, 88)
+    for i, (t1, l1, h, w) in enumerate(crops):
+        for t2, l2, _, _ in crops[:i]:
+            assert max(0, h - abs(t1 - t2)) * max(0, w - abs(l1 - l2)) <= 0.5 * h * w
+    assert informative_crops(y, 200, 3) == [(0, 0, 128, 128)]  # window ≥ image: the whole image once
+    with pytest.raises(ValueError):
+        informative_crops(y, 40, 0)
 
 
 def test_clean_kernel_centres_and_normalises():

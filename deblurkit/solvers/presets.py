@@ -9,7 +9,8 @@ for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
 ``fast`` — the CPU default (measured numbers in the report of issue #5 / docs):
 
 1. the kernel is estimated on the most informative square crop of the luminance (largest mean
-   squared gradient of the blurry image; side ``crop``, at least 4× the kernel side), with a lighter
+   squared gradient of the blurry image; side ``crop``, at least 4× the kernel side; a
+   re-estimate of the residual check uses the next distinct window), with a lighter
    skip network (``width`` channels) and ``steps`` Adam steps on a compressed schedule (the paper's
    milestones 40/60/80 % of the run, MSE for the first ``mse_fraction``). The kernel learning rate
    is scaled by ``kernel_lr_scale = 5`` (≈ 5000 / 800, the paper's steps over ours) so that the kernel
@@ -68,7 +69,9 @@ class Preset:
             between the input luminance and the restored luminance re-blurred by the kernel,
             divided by the noise budget ``σ̂² + τ²`` (noise estimate and kernel-error std of the
             non-blind λ rule). At or below this value the estimate is accepted; above it the
-            kernel is estimated again (``residual_retries`` times, new seeds) and the attempt
+            kernel is estimated again (``residual_retries`` times, new seeds, each on the next
+            most informative window that overlaps the earlier ones by ≤ 50 %,
+            :func:`deblurkit.solvers.deblur.informative_crops`) and the attempt
             with the lowest ratio is kept. 0.3: on Levin (development set) every estimate within
             1 dB of its image's best had a ratio ≤ 0.2 and 6 of the 7 failures (≥ 5 dB lost) had
             0.31–0.82; on the synthetic non-uniform set of issue #7 (noise 0.01, other images)
@@ -77,7 +80,8 @@ class Preset:
             input and it is returned unchanged ("do no harm"). ``inf`` disables the check.
         residual_retries: extra estimates after a ratio above ``accept_residual_ratio`` (2: on the
             six Levin images above 0.3, one new seed fixed three of them, 20.4 → 30.4 dB and
-            23.8 → 32.9 dB among them, and not the others).
+            23.8 → 32.9 dB among them, and not the others, which converged to a similar wrong
+            kernel for every seed — hence the other window).
     """
 
     name: str
