@@ -67,6 +67,14 @@ def test_train_initializer_smoke(cli, assets, tmp_path):
     assert "train-initializer" in meta["training_command"]
     r = cli(*args)
     assert r.code == 0 and r.output == ""  # skipped, quietly
+    # fine-tune the result with the flip-tolerant loss
+    tuned = tmp_path / "tuned.safetensors"
+    r = cli(*args[:-3], "--init", out, "--flip-tolerant", "-o", tuned, "-q")
+    assert r.code == 0, r.output
+    training = json.loads(load_initializer(tuned, size=31)[1]["training"])
+    assert training["init"] == str(out) and training["recipe"]["flip_tolerant"] is True
+    r = cli(*args[:-3], "--init", out, "--features", "luma", "-o", tmp_path / "bad.safetensors")
+    assert r.code == 1 and "configuration" in r.output and "Traceback" not in r.output
 
 
 def test_estimate_kernel_and_report(cli, assets, tmp_path):

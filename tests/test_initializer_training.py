@@ -116,3 +116,35 @@ def test_inversion_start_takes_the_better_fitting_code(generator):
     z_hat = torch.stack([z_bad[0], z_good[1], z_bad[2]])
     z0 = inversion_start(generator, k, z_hat, z_cache, cached)
     torch.testing.assert_close(z0, torch.stack([z_good[0], z_good[1], z_bad[2]]))
+
+
+def test_flip_tolerant_loss_takes_the_better_orientation(generator):
+    """With z* and z*_flip the per-sample loss is the smaller term; equal codes give the plain loss."""
+    torch.manual_seed(0)
+    z_hat, z_a, z_b = torch.randn(3, 4, 100, 1, 1)
+    plain_a = outer_loss(generator, z_hat, z_a)
+    plain_b = outer_loss(generator, z_hat, z_b)
+    both = outer_loss(generator, z_hat, z_a, z_star_flip=z_b)
+    assert both <= min(plain_a, plain_b) + 1e-6
+    assert torch.isclose(outer_loss(generator, z_hat, z_a, z_star_flip=z_a), plain_a)
+    assert outer_loss(generator, z_a, z_b, z_star_flip=z_a) < 1e-6  # E(y) at the flipped target costs nothing
+
+
+def test_flip_tolerant_training_caches_both_orientations_and_fine_tunes(generator, kernels, tmp_path):
+    recipe = recipe_by_name(
+        "cpu", epochs=1, samples_per_epoch=8, batch=4, crop=48, inner_steps=2, warm_steps=1, checkpoint_every=0,
+        flip_tolerant=True,
+    )
+    first = train_initializer(_images(), kernels, generator, recipe, tmp_path / "a")
+    state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    assert state["cache"].shape[0] == 2 * len(kernels) and bool(state["cached"].all())
+    assert np.isfinite(first.history[0]["loss"])
+    # fine-tuning starts from the given weights, and refuses another configuration
+    tuned = train_initializer(_images(), kernels, generator, replace(recipe, max_steps=1), tmp_path / "b", init=first.encoder)
+    assert tuned.steps == 1
+    with torch.no_grad():
+        start = train_initializer(_images(), kernels, generator, replace(recipe, max_steps=0), tmp_path / "c", init=first.encoder)
+        y = torch.rand(1, 1, 64, 64)
+        assert torch.allclose(start.encoder(y), first.encoder.eval()(y))
+    with pytest.raises(DeblurkitError, match="configuration"):
+        train_initializer(_images(), kernels, generator, replace(recipe, features="luma"), tmp_path / "d", init=first.encoder)

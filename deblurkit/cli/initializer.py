@@ -82,6 +82,13 @@ def train_initializer_cmd(
     features: Annotated[
         Features | None, typer.Option("--features", help="Override: encoder input, luminance or gradient autocorrelation.")
     ] = None,
+    flip_tolerant: Annotated[
+        bool | None,
+        typer.Option("--flip-tolerant/--no-flip-tolerant", help="Override: score E(y) against the better of k and its 180° rotation."),
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Start from these initializer weights (fine-tuning) instead of random ones.")
+    ] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many outer steps (smoke runs).")] = None,
     checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N steps.")] = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Checkpoints; default OUTPUT with suffix .train/.")] = None,
@@ -105,8 +112,9 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, features=features, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, features=features, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
+        start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped
         command = command_line(ctx)
         if dist.world_size > 1:
@@ -125,7 +133,7 @@ def train_initializer_cmd(
                     info(f"step {ev.step}/{ev.total_steps} epoch {ev.epoch + 1} loss={ev.loss:.4f} "
                          f"inner_l1={ev.inner_l1:.4f} t={time.perf_counter() - started:.0f}s")
 
-            result = train_initializer(sharp, data, generator, rec, workdir, dist=dist, resume=resume, progress=on_step)
+            result = train_initializer(sharp, data, generator, rec, workdir, dist=dist, resume=resume, progress=on_step, init=start)
         if dist.is_main:
             from dataclasses import asdict
 
@@ -135,6 +143,7 @@ def train_initializer_cmd(
                 "num_images": len(sharp),
                 "recipe": asdict(rec),
                 "gan": str(gan),
+                "init": str(init) if init is not None else None,
                 "gan_training_command": gan_meta.get("training_command", ""),
                 "steps": result.steps,
                 "wall_s": round(result.wall_s, 1),
@@ -144,7 +153,7 @@ def train_initializer_cmd(
                 "machine": f"{platform.machine()} {platform.system()}",
                 "history": result.history,
             }
-            protect = [gan] + ([kernels] if kernels is not None else [])
+            protect = [gan] + ([kernels] if kernels is not None else []) + ([init] if init is not None else [])
             save_initializer(output, result.encoder, training_command=command, training=training, protect=protect)
             info(f"wrote {output} ({result.steps} steps, {result.wall_s:.0f} s of training)")
 

@@ -70,6 +70,11 @@ class InitializerRecipe:
         jpeg_prob: probability of a JPEG round trip per patch.
         seed: seeds the encoder's initial weights, the data order and the patches.
         features: the encoder's input transform (:data:`deblurkit.models.initializer.FEATURES`).
+        flip_tolerant: score ``E(y)`` against the better of ``k`` and its 180° rotation (each
+            inverted and cached), see :func:`outer_loss`. The gradient autocorrelation is the
+            same for ``k`` and ``rot180(k)`` (``R(d) = R(−d)``), so with ``features="autocorr"``
+            the plain loss can only be met by hedging between the two; kernel MNC (Levin's
+            protocol, :func:`deblurkit.metrics.mnc`) does not tell them apart either.
         max_steps: stop after this many outer steps in all (``None``: all epochs).
         checkpoint_every: also checkpoint every this many outer steps (0: epoch ends only).
     """
@@ -89,6 +94,7 @@ class InitializerRecipe:
     jpeg_prob: float = 0.3
     seed: int = 0
     features: str = "autocorr"
+    flip_tolerant: bool = False
     max_steps: int | None = None
     checkpoint_every: int = 200
 
@@ -165,7 +171,11 @@ def inversion_start(
 
 
 def outer_loss(
-    generator: KernelGenerator, z_hat: torch.Tensor, z_star: torch.Tensor, lam: float = 0.1
+    generator: KernelGenerator,
+    z_hat: torch.Tensor,
+    z_star: torch.Tensor,
+    lam: float = 0.1,
+    z_star_flip: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Upper-level objective of Eq. (4), averaged over the batch.
 
@@ -174,15 +184,25 @@ def outer_loss(
         z_hat: ``(B, latent_dim, 1, 1)`` encoder outputs ``E(y)`` (with gradient).
         z_star: ``(B, latent_dim, 1, 1)`` inverted codes (no gradient).
         lam: λ (0.1 in the paper).
+        z_star_flip: optional ``(B, latent_dim, 1, 1)`` codes inverted from the 180°-rotated
+            kernels (:attr:`InitializerRecipe.flip_tolerant`); each sample then takes the smaller
+            of its two terms.
 
     Returns:
-        Scalar ``mean_n ‖G(E(y_n)) − G(z_n)‖₁ + λ‖E(y_n) − z_n‖₂²``.
+        Scalar ``mean_n ‖G(E(y_n)) − G(z_n)‖₁ + λ‖E(y_n) − z_n‖₂²`` (with ``z_star_flip``:
+        ``mean_n min(term(z_n), term(z_n^flip))``).
     """
-    with torch.no_grad():
-        k_star = generator(z_star)
-    l1 = (generator(z_hat) - k_star).abs().flatten(1).sum(1)
-    l2 = (z_hat - z_star).pow(2).flatten(1).sum(1)
-    return (l1 + lam * l2).mean()
+    k_hat = generator(z_hat)
+
+    def term(z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            k_star = generator(z)
+        return (k_hat - k_star).abs().flatten(1).sum(1) + lam * (z_hat - z).pow(2).flatten(1).sum(1)
+
+    loss = term(z_star)
+    if z_star_flip is not None:
+        loss = torch.minimum(loss, term(z_star_flip))
+    return loss.mean()
 
 
 @dataclass
@@ -246,6 +266,7 @@ def train_initializer(
     dist: DistInfo | None = None,
     resume: bool = False,
     progress: Callable[[InitStepEvent], None] | None = None,
+    init: KernelInitializer | None = None,
 ) -> InitTrainResult:
     """Train the kernel initializer ``E`` with Algorithm 1 of GLKM.
 
@@ -260,14 +281,16 @@ def train_initializer(
         dist: this process's place; ``None`` means one process on the CPU.
         resume: continue from ``workdir/checkpoint.pt`` (encoder, optimiser, cache, step).
         progress: called on rank 0 after each outer step.
+        init: start the encoder from these weights (fine-tuning) instead of a random
+            initialisation; its configuration must match (size, latent code, features).
 
     Returns:
         An :class:`InitTrainResult`.
 
     Raises:
         DeblurkitError: kernels that do not match the generator, more kernels than samples per
-            epoch, a batch that does not split over the ranks, fewer samples than one batch, or a
-            mismatched checkpoint on ``resume``.
+            epoch, a batch that does not split over the ranks, fewer samples than one batch, a
+            mismatched checkpoint on ``resume``, or an ``init`` encoder of another configuration.
     """
     dist = dist or DistInfo()
     workdir = Path(workdir)
@@ -304,25 +327,31 @@ def train_initializer(
     for p in generator.parameters():
         p.requires_grad_(False)
     torch.manual_seed(recipe.seed)
-    encoder = KernelInitializer(
-        InitializerConfig(size=size, latent_dim=generator.config.latent_dim, features=recipe.features)
-    ).to(device)
+    enc_cfg = InitializerConfig(size=size, latent_dim=generator.config.latent_dim, features=recipe.features)
+    encoder = KernelInitializer(enc_cfg).to(device)
+    if init is not None:
+        if init.config != enc_cfg:
+            raise DeblurkitError(f"the starting encoder has configuration {init.config}, this run needs {enc_cfg}")
+        encoder.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(encoder.parameters(), lr=recipe.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=0.1)
     target = torch.from_numpy(kernels)[:, None]
-    cache = torch.zeros(len(kernels), generator.config.latent_dim, 1, 1)
-    cached = torch.zeros(len(kernels), dtype=torch.bool)
+    n_kernels = len(kernels)
+    if recipe.flip_tolerant:  # rot180(k_i) is target i + N, inverted and cached like the others
+        target = torch.cat([target, torch.flip(target, dims=(-2, -1))])
+    cache = torch.zeros(len(target), generator.config.latent_dim, 1, 1)
+    cached = torch.zeros(len(target), dtype=torch.bool)
 
     step, history, wall_before, resumed_from = 0, [], 0.0, None
     ckpt_path = workdir / CHECKPOINT_NAME
     if resume:
         state = load_checkpoint(ckpt_path, map_location="cpu")
         saved, mine = state.get("recipe", {}), asdict(recipe)
-        for key in ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features"):
+        for key in ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant"):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
-            raise DeblurkitError(f"{ckpt_path}: checkpoint used {state.get('num_kernels')} kernels, this run {len(kernels)}")
+            raise DeblurkitError(f"{ckpt_path}: checkpoint used {state.get('num_kernels')} kernels, this run {n_kernels}")
         encoder.load_state_dict(state["encoder"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -366,13 +395,16 @@ def train_initializer(
             items = [data[i] for i in order[b * local_batch : (b + 1) * local_batch]]
             y = torch.stack([it[0] for it in items]).to(device)
             idx = torch.tensor([it[1] for it in items])
-            k = target[idx].to(device)
-
             z_hat = model(y)
+            zh = z_hat.detach()
+            if recipe.flip_tolerant:  # invert k and rot180(k) in one batch: [k_1..k_B, flip(k_1)..flip(k_B)]
+                idx = torch.cat([idx, idx + n_kernels])
+                zh = torch.cat([zh, zh])
+            k = target[idx].to(device)
             # Lower level: start from E(y) (paper) or, for a kernel inverted before (cpu recipe),
             # from whichever of E(y) and the cached code fits the kernel better.
             warm = cached[idx] if recipe.warm_steps is not None else torch.zeros(len(idx), dtype=torch.bool)
-            z0 = inversion_start(generator, k, z_hat.detach(), cache[idx].to(device), warm.to(device))
+            z0 = inversion_start(generator, k, zh, cache[idx].to(device), warm.to(device))
             z_star = torch.empty_like(z0)
             for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
                 sel = mask.nonzero().flatten().to(device)
@@ -385,7 +417,11 @@ def train_initializer(
                 cache[all_idx], cached[all_idx] = all_z, True
 
             # Upper level: one step on E.
-            loss = outer_loss(generator, z_hat, z_star, recipe.lam)
+            if recipe.flip_tolerant:
+                half = len(z_hat)
+                loss = outer_loss(generator, z_hat, z_star[:half], recipe.lam, z_star_flip=z_star[half:])
+            else:
+                loss = outer_loss(generator, z_hat, z_star, recipe.lam)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
