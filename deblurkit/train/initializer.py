@@ -417,11 +417,9 @@ def train_initializer(
                 cache[all_idx], cached[all_idx] = all_z, True
 
             # Upper level: one step on E.
-            if recipe.flip_tolerant:
-                half = len(z_hat)
-                loss = outer_loss(generator, z_hat, z_star[:half], recipe.lam, z_star_flip=z_star[half:])
-            else:
-                loss = outer_loss(generator, z_hat, z_star, recipe.lam)
+            half = len(z_hat)  # with flip_tolerant, z_star holds [codes of k, codes of rot180(k)]
+            flip = z_star[half:] if recipe.flip_tolerant else None
+            loss = outer_loss(generator, z_hat, z_star[:half], recipe.lam, z_star_flip=flip)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
