@@ -142,9 +142,9 @@ def test_flip_tolerant_training_caches_both_orientations_and_fine_tunes(generato
     # fine-tuning starts from the given weights, and refuses another configuration
     tuned = train_initializer(_images(), kernels, generator, replace(recipe, max_steps=1), tmp_path / "b", init=first.encoder)
     assert tuned.steps == 1
+    start = train_initializer(_images(), kernels, generator, replace(recipe, max_steps=0), tmp_path / "c", init=first.encoder)
+    y = torch.rand(1, 1, 64, 64)
     with torch.no_grad():
-        start = train_initializer(_images(), kernels, generator, replace(recipe, max_steps=0), tmp_path / "c", init=first.encoder)
-        y = torch.rand(1, 1, 64, 64)
         assert torch.allclose(start.encoder(y), first.encoder.eval()(y))
     with pytest.raises(DeblurkitError, match="configuration"):
         train_initializer(_images(), kernels, generator, replace(recipe, features="luma"), tmp_path / "d", init=first.encoder)

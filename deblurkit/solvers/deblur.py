@@ -587,14 +587,12 @@ def deblur_image(
     budget = noise_std**2 + p.nonblind.lam_tau**2
     attempts: list[_Attempt] = []
     for a in range(1 + p.residual_retries):
-        t, l, ch, cw = crops[a % len(crops)]
         att = _estimate_and_restore(
-            y_full[..., t : t + ch, l : l + cw], y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
+            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
             lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
-        att.crop = (t, l, ch, cw)
         attempts.append(att)
         if att.ratio <= p.accept_residual_ratio or att.fallback is not None:
             break
@@ -665,12 +663,12 @@ class _Attempt:
     fallback: str | None
     t_est: float
     t_rest: float
+    crop: tuple[int, int, int, int]
     ratio: float = math.inf
-    crop: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def _estimate_and_restore(
-    y: torch.Tensor,
+    crop: tuple[int, int, int, int],
     y_full: torch.Tensor,
     rgb: torch.Tensor,
     p: Preset,
@@ -681,14 +679,16 @@ def _estimate_and_restore(
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
 ) -> _Attempt:
-    """Kernel estimation on ``y`` (with divergence restarts) and restoration of ``rgb``.
+    """Kernel estimation on the window ``crop`` of ``y_full`` (with divergence restarts) and restoration of ``rgb``.
 
-    ``y`` ``(1, 1, h, w)`` luminance crop, ``y_full`` ``(1, 1, H, W)`` luminance and ``rgb``
+    ``crop`` ``(top, left, h, w)`` in pixels, ``y_full`` ``(1, 1, H, W)`` luminance and ``rgb``
     ``(C, H, W)`` input, all ``[0, 1]``; ``size`` the kernel side in pixels. Returns the attempt with
     ``fit`` = MSE between the input luminance and the restored luminance re-blurred by the kernel
     (valid region), the no-reference check of :func:`deblur_image`.
     """
     C, H, W = rgb.shape
+    t, l, ch, cw = crop
+    y = y_full[..., t : t + ch, l : l + cw]
     t_est = time.perf_counter()
     best, best_prior, notes, restarts = solve_with_restarts(y, build_prior, p, seed=seed, progress=progress)
     fallback = None
@@ -744,4 +744,4 @@ def _estimate_and_restore(
             fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), _crop_to(y_full.cpu(), H - kk.shape[0] + 1, W - kk.shape[1] + 1)))
         else:
             fit = float("nan")
-    return _Attempt(best, best_prior, k_raw, k_used, out, lum_out, fit, notes, restarts, fallback, t_est, t_rest)
+    return _Attempt(best, best_prior, k_raw, k_used, out, lum_out, fit, notes, restarts, fallback, t_est, t_rest, crop)
