@@ -17,12 +17,10 @@ from deblurkit.solvers.deblur import (
     auto_kernel_size,
     check_collapse,
     clean_kernel,
-    coarse_kernel_size,
     deblur_image,
     informative_crop,
     informative_crops,
     joint_optimize,
-    upsample_kernel,
 )
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
 from deblurkit.solvers.losses import ssim
@@ -359,40 +357,6 @@ def test_informative_crops_ranks_distinct_windows():
     assert informative_crops(y, 200, 3) == [(0, 0, 128, 128)]  # window ≥ image: the whole image once
     with pytest.raises(ValueError):
         informative_crops(y, 40, 0)
-
-
-def test_upsample_kernel_doubles_the_extent_about_the_centre():
-    assert [coarse_kernel_size(s) for s in (31, 45, 55)] == [17, 23, 29]
-    k = torch.zeros(17, 17)
-    k[8, 5:12] = 1.0  # a 7-tap horizontal line through the centre
-    u = upsample_kernel(k, 31)
-    assert u.shape == (31, 31) and abs(float(u.sum()) - 1) < 1e-12 and float(u.min()) >= 0
-    cols = torch.nonzero(u.sum(0)).flatten()
-    assert (int(cols.min()), int(cols.max())) == (15 - 7, 15 + 7)  # 2× the half-resolution extent
-    r = torch.arange(31, dtype=u.dtype)
-    assert abs(float((u.sum(1) * r).sum()) - 15) < 1e-9 and abs(float((u.sum(0) * r).sum()) - 15) < 1e-9
-    assert upsample_kernel(torch.ones(3, 3), 9).shape == (9, 9)  # padded when 2s − 1 < size
-    with pytest.raises(ValueError):
-        upsample_kernel(torch.ones(4, 4), 31)
-
-
-def test_noisy_input_estimates_the_kernel_at_half_resolution():
-    x = _scene(96, seed=2)
-    y = blur(x, _line_kernel(9), mode="same")
-    y = (y + 0.02 * torch.randn(y.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
-    img = y[0].permute(1, 2, 0).numpy()
-    p = _tiny(3, crop=40, coarse_noise_std=0.005)
-    r = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=9, seed=0)
-    assert r.estimation_scale == 2 and r.summary()["estimation_scale"] == 2
-    assert r.kernel_raw.shape == (9, 9) and any("2× area-downsampled" in n for n in r.notes)
-    t, l, h, w = r.crop
-    assert (h, w) == (80, 80) and t % 2 == 0 and l % 2 == 0  # the window in full-resolution pixels
-    full = deblur_image(img, kernel_prior="fcn", preset=p.with_(coarse_noise_std=None), kernel_size=9, seed=0)
-    assert full.estimation_scale == 1 and full.crop[2:] == (40, 40)
-    quiet = deblur_image(blur(x, _line_kernel(9), mode="same")[0].permute(1, 2, 0).numpy(), kernel_prior="fcn", preset=p, kernel_size=9, seed=0)
-    assert quiet.estimation_scale == 1  # a clean input stays at full resolution
-    with pytest.raises(ValueError):
-        Preset(name="x", steps=10, coarse_noise_std=-1.0)
 
 
 def test_clean_kernel_centres_and_normalises():

@@ -103,8 +103,6 @@ class DeblurResult:
             std ``noise_std`` of the input (``[0, 1]`` units) it was derived from.
         returned_input: ``True`` when ``image`` is the input unchanged (a fall-back: no kernel
             estimate explained the input, or every attempt diverged or collapsed).
-        estimation_scale: 1, or 2 when the kernel was estimated on the 2× downsampled luminance
-            (``Preset.coarse_noise_std``); ``crop`` is in full-resolution pixels either way.
     """
 
     image: np.ndarray
@@ -123,7 +121,6 @@ class DeblurResult:
     kernel_code: torch.Tensor | None = None
     nonblind: dict = field(default_factory=dict)
     returned_input: bool = False
-    estimation_scale: int = 1
 
     def summary(self) -> dict:
         """JSON-serialisable record (no arrays except the small kernel size)."""
@@ -140,7 +137,6 @@ class DeblurResult:
             "fallback": self.fallback,
             "diverged": bool(self.restarts or self.fallback),
             "returned_input": self.returned_input,
-            "estimation_scale": self.estimation_scale,
             "nonblind": dict(self.nonblind),
             "notes": list(self.notes),
         }
@@ -285,46 +281,6 @@ def clean_kernel(k: torch.Tensor, threshold: float) -> torch.Tensor:
     big = F.pad(k, (half, half, half, half))
     out = big[cyi : cyi + 2 * half + 1, cxi : cxi + 2 * half + 1]
     return out / out.sum()
-
-
-def coarse_kernel_size(size: int) -> int:
-    """Kernel side for the 2× downsampled image: the smallest odd ``s`` with ``2s − 1 ≥ size``.
-
-    Args:
-        size: full-resolution kernel side in pixels (≥ 1).
-
-    Returns:
-        Odd side in pixels of the half-resolution kernel (31 → 17, 45 → 23, 55 → 29).
-    """
-    s = (size + 2) // 2
-    return s if s % 2 == 1 else s + 1
-
-
-def upsample_kernel(k: torch.Tensor, size: int) -> torch.Tensor:
-    """A kernel estimated on the 2× area-downsampled image, brought to full resolution.
-
-    Tap ``i`` of the ``(s, s)`` half-resolution kernel sits at full-resolution pixel ``2i`` (centre
-    tap to centre tap), so the kernel is bilinearly interpolated (``align_corners=True``) to
-    ``(2s − 1, 2s − 1)``, then centre-cropped or zero-padded to ``(size, size)`` and normalised to
-    sum 1 (the coarsest-to-next step of a coarse-to-fine pyramid; Cho & Lee 2009).
-
-    Args:
-        k: ``(s, s)`` non-negative kernel, ``s`` odd.
-        size: odd full-resolution side in pixels.
-
-    Returns:
-        ``(size, size)`` float64 kernel summing to 1.
-
-    Raises:
-        ValueError: a non-square or even-sided ``k`` or an even ``size``.
-    """
-    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0 or size % 2 == 0:
-        raise ValueError(f"need an odd square kernel and an odd size, got {tuple(k.shape)} and {size}")
-    s = k.shape[0]
-    up = F.interpolate(k.detach().double().clamp(min=0)[None, None], size=(2 * s - 1, 2 * s - 1), mode="bilinear", align_corners=True)[0, 0]
-    d = (2 * s - 1 - size) // 2
-    up = up[d : d + size, d : d + size] if d >= 0 else F.pad(up, (-d, -d, -d, -d))
-    return up / up.sum()
 
 
 def _loss_summary(losses: list[float], samples: int = 20) -> dict:
@@ -620,31 +576,20 @@ def deblur_image(
             zz = z0 if z0 is not None else torch.zeros(1, generator.config.latent_dim, 1, 1)
             w0 = generator.to(device).first_layer(zz.to(device)).clone()
 
+    if p.crop is None:
+        crops = [(0, 0, H, W)]
+    else:
+        # one window per possible attempt: a re-estimate looks at other image content
+        crops = informative_crops(y_full, max(p.crop, 4 * S), 1 + p.residual_retries)
+
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
     nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
     budget = noise_std**2 + p.nonblind.lam_tau**2
-    notes_pre: list[str] = []
-    scale, S_est, y_est = 1, S, y_full
-    if kernel_prior == "fcn" and p.coarse_noise_std is not None and noise_std > p.coarse_noise_std:
-        S_half = coarse_kernel_size(S)
-        if min(H, W) // 2 >= max(32, 2 * S_half):
-            scale, S_est, y_est = 2, S_half, F.avg_pool2d(y_full, 2)
-            notes_pre.append(
-                f"noise σ̂ = {noise_std:.4f} > {p.coarse_noise_std:g}: kernel estimated on the 2× area-downsampled "
-                f"luminance ({S_est} px) and upsampled to {S} px"
-            )
-
-    if p.crop is None:
-        crops = [(0, 0, *y_est.shape[-2:])]
-    else:
-        # one window per possible attempt: a re-estimate looks at other image content
-        crops = informative_crops(y_est, max(p.crop, 4 * S_est), 1 + p.residual_retries)
-
     attempts: list[_Attempt] = []
     for a in range(1 + p.residual_retries):
         att = _estimate_and_restore(
-            crops[a % len(crops)], y_est, scale, y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
-            lambda s: make_prior(kernel_prior, S_est, generator, z0, w0, s, device),
+            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
+            lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
@@ -658,7 +603,7 @@ def deblur_image(
                 f"{seed + (a + 1) * (p.max_restarts + 1)} on window (top, left, height, width) = {crops[(a + 1) % len(crops)]}"
             )
     chosen = min(attempts, key=lambda t: t.ratio)
-    notes = notes_pre + [n for t in attempts for n in t.notes]
+    notes = [n for t in attempts for n in t.notes]
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
     out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
@@ -680,8 +625,7 @@ def deblur_image(
         kernel_size=S,
         kernel_prior=kernel_prior,
         preset=p.name,
-        crop=tuple(scale * v for v in chosen.crop),
-        estimation_scale=scale,
+        crop=chosen.crop,
         loss=_loss_summary(chosen.best.losses if chosen.best is not None else []),
         data_fit_mse=fit,
         timings={
@@ -725,8 +669,6 @@ class _Attempt:
 
 def _estimate_and_restore(
     crop: tuple[int, int, int, int],
-    y_est: torch.Tensor,
-    scale: int,
     y_full: torch.Tensor,
     rgb: torch.Tensor,
     p: Preset,
@@ -737,19 +679,16 @@ def _estimate_and_restore(
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
 ) -> _Attempt:
-    """Kernel estimation on the window ``crop`` of ``y_est`` (with divergence restarts) and restoration of ``rgb``.
+    """Kernel estimation on the window ``crop`` of ``y_full`` (with divergence restarts) and restoration of ``rgb``.
 
-    ``crop`` ``(top, left, h, w)`` in pixels of ``y_est``, the ``(1, 1, H / scale, W / scale)``
-    luminance the kernel is estimated on (``scale`` 1: ``y_full``; 2: its 2× area-downsampling, the
-    estimate then upsampled by :func:`upsample_kernel`); ``y_full`` ``(1, 1, H, W)`` luminance and
-    ``rgb`` ``(C, H, W)`` input, all ``[0, 1]``; ``size`` the full-resolution kernel side in pixels.
-    Returns the attempt with
+    ``crop`` ``(top, left, h, w)`` in pixels, ``y_full`` ``(1, 1, H, W)`` luminance and ``rgb``
+    ``(C, H, W)`` input, all ``[0, 1]``; ``size`` the kernel side in pixels. Returns the attempt with
     ``fit`` = MSE between the input luminance and the restored luminance re-blurred by the kernel
     (valid region), the no-reference check of :func:`deblur_image`.
     """
     C, H, W = rgb.shape
     t, l, ch, cw = crop
-    y = y_est[..., t : t + ch, l : l + cw]
+    y = y_full[..., t : t + ch, l : l + cw]
     t_est = time.perf_counter()
     best, best_prior, notes, restarts = solve_with_restarts(y, build_prior, p, seed=seed, progress=progress)
     fallback = None
@@ -770,11 +709,11 @@ def _estimate_and_restore(
         notes.append(f"all attempts diverged; fall-back: {fallback}")
         x_dip = None
     else:
-        k_raw = best.kernel.cpu() if scale == 1 else upsample_kernel(best.kernel.cpu(), size)
-        x_dip = best.x if scale == 1 else None
+        k_raw = best.kernel.cpu()
+        x_dip = best.x
 
     t_rest = time.perf_counter()
-    final = p.final if x_dip is not None else "nonblind"
+    final = p.final if best is not None else "nonblind"
     k_used = clean_kernel(k_raw, p.kernel_threshold) if final == "nonblind" else k_raw.double() / k_raw.sum()
     if fallback is not None and fallback.startswith("identity"):
         out = rgb.clone()

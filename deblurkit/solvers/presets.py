@@ -82,14 +82,6 @@ class Preset:
             six Levin images above 0.3, one new seed fixed three of them, 20.4 → 30.4 dB and
             23.8 → 32.9 dB among them, and not the others, which converged to a similar wrong
             kernel for every seed — hence the other window).
-        coarse_noise_std: above this estimated noise std of the input (``[0, 1]`` units), the
-            kernel is estimated on the 2× area-downsampled luminance (averaging 2 × 2 pixels halves
-            the std of white noise; the kernel has half the extent) and upsampled to full
-            resolution before the non-blind step (:func:`deblurkit.solvers.deblur.upsample_kernel`)
-            — the coarsest level of the usual coarse-to-fine pyramid (Fergus et al. 2006; Cho &
-            Lee 2009). At full resolution, noise of σ ≈ 0.01 draws the DIP estimate towards a
-            near-dot kernel (issue #7). FCN prior only (the shipped generators have fixed sizes);
-            ``None`` disables it.
     """
 
     name: str
@@ -112,7 +104,6 @@ class Preset:
     accept_residual_ratio: float = 0.3
     max_residual_ratio: float = 1.0
     residual_retries: int = 2
-    coarse_noise_std: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -127,8 +118,6 @@ class Preset:
             raise ValueError(f"kernel_warmup must be in [0, 1), got {self.kernel_warmup}")
         if not 0 < self.accept_residual_ratio <= self.max_residual_ratio or self.residual_retries < 0:
             raise ValueError("need 0 < accept_residual_ratio ≤ max_residual_ratio and residual_retries ≥ 0")
-        if self.coarse_noise_std is not None and self.coarse_noise_std < 0:
-            raise ValueError(f"coarse_noise_std must be ≥ 0 or None, got {self.coarse_noise_std}")
 
     def with_(self, **changes) -> Preset:
         """A copy with some fields changed (``dataclasses.replace``)."""
@@ -145,7 +134,6 @@ FAST = Preset(
     final="nonblind",
     kernel_threshold=0.05,
     kernel_lr_scale=5.0,
-    coarse_noise_std=0.005,
 )
 
 PRESETS: dict[str, Preset] = {"paper": PAPER, "fast": FAST}
