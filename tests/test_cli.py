@@ -13,7 +13,7 @@ from deblurkit import __version__
 from deblurkit.cli import PLANNED
 from deblurkit.io import read_image, read_kernel
 
-COMMANDS = ["synth-kernels", "blur", "example", "demo", "train-kernel-gan", "kernel-prior-report", "train-initializer", "deblur", "deblur-nonuniform", "eval", "bench"]
+COMMANDS = ["synth-kernels", "blur", "synth-set", "example", "demo", "train-kernel-gan", "kernel-prior-report", "train-initializer", "deblur", "deblur-nonuniform", "eval", "bench"]
 
 
 def test_top_level_help_lists_every_command(cli):
@@ -146,3 +146,36 @@ def test_console_script_and_module_entry_points(tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == f"error: no such file: {tmp_path / 'nope.png'}"
     r = subprocess.run([sys.executable, "-m", "deblurkit", "deblur-nonuniform", str(tmp_path / "x.png")], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.strip() == f"error: no such file or folder: {tmp_path / 'x.png'}"
+
+
+@pytest.mark.parametrize("kind", ["uniform", "camera-shake"])
+def test_synth_set_writes_a_reproducible_set_and_skips_done_work(cli, tmp_path, kind):
+    from deblurkit.physics import blur as blur_op
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"p{i}.png"), (np.random.default_rng(i).random((80, 90, 3)) * 255).astype(np.uint8))
+    args = ["synth-set", src, "--blur", kind, "--count", "2", "--split", "all", "--crop", "64", "--size", "9", "--noise", "0", "-q"]
+    assert cli(*args, "-o", tmp_path / "a").code == 0
+    assert cli(*args, "-o", tmp_path / "b").code == 0
+    for stem in ("p0", "p1"):
+        y, _ = read_image(tmp_path / "a" / "blurry" / f"{stem}.png")
+        x, _ = read_image(tmp_path / "a" / "gt" / f"{stem}.png")
+        assert x.shape == y.shape == (64, 64, 3)
+        assert (tmp_path / "a" / "blurry" / f"{stem}.png").read_bytes() == (tmp_path / "b" / "blurry" / f"{stem}.png").read_bytes()
+        if kind == "uniform":
+            k = np.load(tmp_path / "a" / "kernels" / f"{stem}.npy")
+            assert k.shape == (9, 9) and abs(k.sum() - 1) < 1e-5
+            import torch
+
+            ref = blur_op(torch.from_numpy(x).permute(2, 0, 1)[None].double(), torch.from_numpy(k).double(), mode="same")
+            np.testing.assert_allclose(y, ref[0].permute(1, 2, 0).numpy(), atol=1 / 255)
+        else:
+            assert np.load(tmp_path / "a" / "kernels" / f"{stem}_kernels.npy").ndim == 4
+    assert not (tmp_path / "a" / "blurry" / "p2.png").exists()
+    before = (tmp_path / "a" / "blurry" / "p0.png").stat().st_mtime_ns
+    assert cli(*args, "-o", tmp_path / "a").code == 0
+    assert (tmp_path / "a" / "blurry" / "p0.png").stat().st_mtime_ns == before
+    r = cli("synth-set", src, "--count", "5", "--split", "all", "-o", tmp_path / "c")
+    assert r.code != 0 and len(r.output.strip().splitlines()) == 1 and "--count is 5" in r.output

@@ -11,7 +11,7 @@ import typer
 
 from deblurkit import __version__
 from deblurkit.cli.bench import bench
-from deblurkit.cli.blur import blur, synth_nonuniform_set
+from deblurkit.cli.blur import blur, synth_set
 from deblurkit.cli.common import DeblurkitGroup, not_built
 from deblurkit.cli.deblur import deblur, deblur_nonuniform
 from deblurkit.cli.demo import demo
@@ -50,7 +50,8 @@ def _root(
 
 app.command("synth-kernels")(synth_kernels)
 app.command("blur")(blur)
-app.command("synth-nonuniform-set")(synth_nonuniform_set)
+app.command("synth-set")(synth_set)
+app.command("synth-nonuniform-set", hidden=True)(synth_set)  # the name before uniform sets (sessions 3–8)
 app.command("deblur")(deblur)
 app.command("deblur-nonuniform")(deblur_nonuniform)
 app.command("example")(example)

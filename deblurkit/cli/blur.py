@@ -146,9 +146,17 @@ def _blur_nonuniform(sharp: Path, output: Path, grid: str, size: int, noise: flo
     info(f"wrote {output} (camera shake, grid {g[0]}x{g[1]}, kernels {sample.kernels.shape[-1]}×{sample.kernels.shape[-1]}, noise σ={noise:g})")
 
 
-def synth_nonuniform_set(
+def synth_set(
     sharp_dir: Annotated[Path, typer.Argument(help="Folder of sharp photos (searched recursively).")],
     output_dir: Annotated[Path, typer.Option("--output", "-o", help="Destination folder.")],
+    blur_kind: Annotated[
+        Literal["camera-shake", "uniform"],
+        typer.Option(
+            "--blur",
+            help="camera-shake: non-uniform, per-patch kernels on a grid (kernels/<stem>_kernels.npy); "
+            "uniform: one random trajectory kernel per image (kernels/<stem>.npy).",
+        ),
+    ] = "camera-shake",
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="Number of images.")] = 20,
     split: Annotated[
         Literal["val", "train", "all"],
@@ -157,22 +165,25 @@ def synth_nonuniform_set(
     crop: Annotated[
         int | None, typer.Option("--crop", min=64, help="Centre crop to at most CROP×CROP pixels (default: whole images).")
     ] = None,
-    grid: Annotated[str, typer.Option("--grid", help="Grid of the saved patch kernels, ROWSxCOLS or auto.")] = "auto",
-    size: Annotated[int, typer.Option("--size", min=5, help="Side of the saved patch kernels (odd).")] = 31,
+    grid: Annotated[str, typer.Option("--grid", help="camera-shake: grid of the saved patch kernels, ROWSxCOLS or auto.")] = "auto",
+    size: Annotated[int, typer.Option("--size", min=5, help="Side of the saved kernels (odd).")] = 31,
     noise: Annotated[float, typer.Option("--noise", min=0.0, help="Gaussian noise σ in [0, 1] intensity units.")] = 0.01,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Make a reproducible non-uniform (camera-shake) benchmark set: blurry/, gt/, kernels/, manifest.json."""
+    """Make a reproducible synthetic benchmark set (camera shake or uniform blur): blurry/, gt/, kernels/, manifest.json."""
     import json
 
     from deblurkit.datasets.blurry_patches import split_of
     from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes
+    from deblurkit.kernels import synthesize_uniform
     from deblurkit.kernels.camera_shake import synthesize_nonuniform
     from deblurkit.physics.svola import default_grid, parse_grid
 
     setup(quiet)
+    if size % 2 == 0:
+        raise DeblurkitError(f"--size must be odd, got {size}")
     if not sharp_dir.is_dir():
         raise DeblurkitError(f"no such folder: {sharp_dir}")
     files = sorted(p for p in sharp_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -185,29 +196,40 @@ def synth_nonuniform_set(
         fixed = None if grid == "auto" else parse_grid(grid)
     except ValueError as e:
         raise DeblurkitError(str(e)) from None
-    manifest = {"source": str(sharp_dir), "split": split, "count": count, "crop": crop, "noise": noise, "seed": seed, "images": []}
-    with progress_bar("camera-shake set", total=len(files)) as advance:
+    manifest = {
+        "source": str(sharp_dir), "blur": blur_kind, "split": split, "count": count, "crop": crop, "size": size,
+        "noise": noise, "seed": seed, "images": [],
+    }  # fmt: skip
+    uniform = blur_kind == "uniform"
+    with progress_bar(f"{blur_kind} set", total=len(files)) as advance:
         for i, path in enumerate(files):
             stem = path.stem
             out = output_dir / "blurry" / f"{stem}.png"
             gt = output_dir / "gt" / f"{stem}.png"
-            truth = nonuniform_paths(output_dir / "kernels" / f"{stem}.png")
+            truth_at = output_dir / "kernels" / f"{stem}.png"
+            truth = [truth_at, truth_at.with_suffix(".npy")] if uniform else list(nonuniform_paths(truth_at))
             if not existing_outputs([out, gt, *truth], overwrite):
                 img, _ = read_image(path)
                 if crop is not None:
                     h, w = img.shape[:2]
                     ch, cw = min(crop, h), min(crop, w)
                     img = img[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
-                g = fixed or default_grid(*img.shape[:2])
                 rng = np.random.default_rng([seed, i])
                 try:
-                    sample = synthesize_nonuniform(img, rng, g, size=size, noise=noise)
+                    if uniform:
+                        sample = synthesize_uniform(img, rng, size=size, noise=noise)
+                    else:
+                        sample = synthesize_nonuniform(img, rng, fixed or default_grid(*img.shape[:2]), size=size, noise=noise)
                 except ValueError as e:
                     raise DeblurkitError(f"{path}: {e}") from None
                 write_image(gt, img, bit_depth=8, protect=[path])
-                write_nonuniform_truth(output_dir / "kernels" / f"{stem}.png", sample, [path])
+                if uniform:
+                    for p in truth:
+                        write_kernel(p, sample.kernel, protect=[path])
+                else:
+                    write_nonuniform_truth(truth_at, sample, [path])
                 write_image(out, sample.blurry, bit_depth=8, protect=[path])  # last: marks the image done
             manifest["images"].append({"name": stem, "source": str(path)})
             advance(completed=i + 1, image=path.name)
     atomic_write_bytes(output_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
-    info(f"wrote {len(files)} camera-shake images to {output_dir}/blurry (ground truth in gt/ and kernels/)")
+    info(f"wrote {len(files)} {blur_kind} images to {output_dir}/blurry (ground truth in gt/ and kernels/)")

@@ -160,3 +160,60 @@ def synthesize_training_set(
         out.append(synthesize_kernels(cfg)[0])
         described.append({"family": fam, "count": n, "seed": s, "min_length": min_length, "max_length": cfg.resolved_max_length()})
     return np.concatenate(out), {"source": "synthesis", "family": family, "parts": described}
+
+
+@dataclass
+class UniformSample:
+    """A uniformly blurred image with its ground-truth kernel (from :func:`synthesize_uniform`).
+
+    Attributes:
+        blurry: ``(H, W, C)`` float32 blurred (and noisy) image in ``[0, 1]``.
+        kernel: ``(S, S)`` float32 kernel (non-negative, sum 1; true convolution, ``same`` boundary).
+        noise: Gaussian noise σ added (``[0, 1]`` intensity units).
+    """
+
+    blurry: np.ndarray
+    kernel: np.ndarray
+    noise: float
+
+
+def synthesize_uniform(
+    sharp: np.ndarray, rng: np.random.Generator, size: int = 31, noise: float = 0.01, family: str = "trajectory"
+) -> UniformSample:
+    """Blur a sharp image by one random motion kernel and add noise: ``y = k ⊛ x + n`` (uniform blur).
+
+    The kernel is one draw of :func:`synthesize_kernels` (extent 3 … ``S − 2`` pixels); the blur is
+    :func:`deblurkit.physics.blur` in ``same`` mode (replicated borders), the noise white Gaussian;
+    the result is clipped to ``[0, 1]``. The uniform counterpart of
+    :func:`deblurkit.kernels.camera_shake.synthesize_nonuniform`.
+
+    Args:
+        sharp: ``(H, W, C)`` float image in ``[0, 1]`` with ``H, W > S``.
+        rng: the only source of randomness (kernel seed, then noise).
+        size: kernel window side ``S`` in pixels.
+        noise: Gaussian noise σ in ``[0, 1]`` units.
+        family: a key of :data:`FAMILIES`.
+
+    Returns:
+        A :class:`UniformSample`.
+
+    Raises:
+        ValueError: bad image shape, an image not larger than the kernel, or settings
+            :class:`SynthesisConfig` rejects.
+    """
+    import torch
+
+    from deblurkit.physics import blur
+
+    img = np.asarray(sharp, dtype=np.float32)
+    if img.ndim != 3:
+        raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
+    if min(img.shape[:2]) <= size:
+        raise ValueError(f"the {img.shape[0]}×{img.shape[1]} image is not larger than the {size}-pixel kernel")
+    k = synthesize_kernels(SynthesisConfig(family=family, size=size, count=1, seed=int(rng.integers(2**32))))[0][0]
+    with torch.no_grad():
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
+        y = blur(x, torch.from_numpy(k).double(), mode="same")[0].permute(1, 2, 0).numpy()
+    if noise > 0:
+        y = y + rng.normal(0.0, noise, y.shape)
+    return UniformSample(np.clip(y, 0, 1).astype(np.float32), k.astype(np.float32), noise)
