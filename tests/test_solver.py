@@ -21,6 +21,8 @@ from deblurkit.solvers.deblur import (
     informative_crop,
     informative_crops,
     joint_optimize,
+    kernel_agreement,
+    kernel_support,
 )
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
 from deblurkit.solvers.losses import ssim
@@ -279,6 +281,68 @@ def test_residual_check_retry_keeps_the_better_attempt():
     assert len(kept) == 1 and "of 2" in kept[0]
     first = deblur_image(img, kernel_prior="fcn", preset=picky.with_(residual_retries=0), kernel_size=7, seed=0)
     assert r.summary()["nonblind"]["residual_ratio"] <= first.summary()["nonblind"]["residual_ratio"]
+
+
+def test_kernel_agreement_is_shift_tolerant_but_not_flip_tolerant():
+    k = torch.zeros(9, 9)
+    k[2, 2:7] = 1.0
+    k[2:6, 6] = 1.0  # an L-shaped, asymmetric kernel
+    k = k / k.sum()
+    assert kernel_agreement(k, k) == pytest.approx(1.0)
+    assert kernel_agreement(k, torch.roll(k, (1, -2), (0, 1))) == pytest.approx(1.0)
+    assert kernel_agreement(k, torch.flip(k, (0, 1))) < 0.8  # the rotated kernel is another blur
+    assert kernel_agreement(k, k.T) < 0.8
+
+
+def test_kernel_support_counts_agreeing_estimates():
+    from types import SimpleNamespace as A
+
+    a = _line_kernel(7)
+    b = a.T.contiguous()
+    atts = [A(k_used=a, fallback=None), A(k_used=b, fallback=None), A(k_used=torch.roll(a, 1, 0), fallback=None)]
+    assert kernel_support(atts, 0.8) == [1, 0, 1]
+    atts[2].fallback = "diverged"
+    assert kernel_support(atts, 0.8) == [0, 0, 0]
+    assert kernel_support(atts[:2], 0.0) == [1, 1]
+
+
+def test_cross_checked_estimates():
+    x = _scene(64)
+    img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    lenient = dict(accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"), residual_retries=2)
+    # every estimate agrees (threshold 0): two estimates, then stop
+    two = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, min_estimates=2, agree_mnc=0.0, **lenient), kernel_size=7, seed=0)
+    recs = two.summary()["attempts"]
+    assert len(recs) == 2 and [r["support"] for r in recs] == [1, 1]
+    assert [r["seed"] for r in recs] == [0, 2] and all(np.asarray(r["kernel"]).ndim == 2 for r in recs)
+    # nothing agrees unless identical: every allowed estimate is made
+    three = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, min_estimates=2, agree_mnc=1.0, **lenient), kernel_size=7, seed=0)
+    assert len(three.summary()["attempts"]) == 3
+    # one estimate is the old behaviour
+    one = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, **lenient), kernel_size=7, seed=0)
+    assert len(one.summary()["attempts"]) == 1
+    assert np.array_equal(one.kernel, np.asarray(recs[0]["kernel"], dtype=np.float32)) or np.allclose(one.kernel, recs[0]["kernel"], atol=1e-6)
+    with pytest.raises(ValueError):
+        _tiny(3, min_estimates=4, residual_retries=2)
+    with pytest.raises(ValueError):
+        _tiny(3, agree_mnc=1.5)
+
+
+def test_choose_prefers_the_confirmed_estimate():
+    from types import SimpleNamespace as A
+
+    from deblurkit.solvers.deblur import _choose, _settled
+
+    p = _tiny(3, min_estimates=2, accept_residual_ratio=0.3, max_residual_ratio=1.0)
+    atts = [A(ratio=0.1), A(ratio=0.2), A(ratio=0.25)]
+    assert _choose(atts, [0, 1, 1], p) == 1  # the lone best-fitting estimate loses to a confirmed pair
+    assert _choose(atts, [0, 0, 0], p) == 0  # no agreement: lowest ratio
+    assert _choose([A(ratio=5.0), A(ratio=0.5)], [1, 1], p) == 1  # inadmissible ratios do not count
+    assert not _settled(atts[:1], [0], p)  # too few estimates
+    assert not _settled(atts[:2], [0, 0], p)  # no agreement yet
+    assert _settled(atts[:2], [1, 1], p)
+    assert not _settled([A(ratio=0.5), A(ratio=0.6)], [1, 1], p)  # agreeing but not accepted
+    assert _choose(atts, [0, 1, 1], p.with_(min_estimates=1)) == 0
 
 
 def test_deblur_image_colour_restores_all_channels():

@@ -103,6 +103,9 @@ class DeblurResult:
             std ``noise_std`` of the input (``[0, 1]`` units) it was derived from.
         returned_input: ``True`` when ``image`` is the input unchanged (a fall-back: no kernel
             estimate explained the input, or every attempt diverged or collapsed).
+        attempts: one record per kernel estimate (window ``crop``, ``seed``, ``residual_ratio``,
+            ``support`` = how many other estimates agree with it, ``fallback``, and the cleaned
+            ``(S', S')`` kernel as nested lists), in the order they were made.
     """
 
     image: np.ndarray
@@ -121,6 +124,7 @@ class DeblurResult:
     kernel_code: torch.Tensor | None = None
     nonblind: dict = field(default_factory=dict)
     returned_input: bool = False
+    attempts: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-serialisable record (no arrays except the small kernel size)."""
@@ -139,6 +143,7 @@ class DeblurResult:
             "returned_input": self.returned_input,
             "nonblind": dict(self.nonblind),
             "notes": list(self.notes),
+            "attempts": list(self.attempts),
         }
 
 
@@ -456,6 +461,68 @@ def solve_with_restarts(
     return None, None, notes, restarts
 
 
+def kernel_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """How well two kernel estimates agree: MNC up to a shift, **no** 180° flip.
+
+    A blind estimate fixes the kernel only up to a translation (which merely translates the
+    deconvolved image), so shifts are free; a rotated kernel is a different blur, so it is not.
+
+    Args:
+        a, b: ``(h, w)`` non-negative kernels (any sizes; true-convolution orientation).
+
+    Returns:
+        Maximum normalised cross-correlation in ``[0, 1]`` (Hu & Yang 2012;
+        :func:`deblurkit.metrics.mnc` with ``flip=False``).
+    """
+    from deblurkit.metrics.kernels import mnc
+
+    return mnc(a, b, flip=False)[0]
+
+
+def kernel_support(attempts: list, agree_mnc: float) -> list[int]:
+    """For every estimate, how many of the *other* estimates agree with it.
+
+    Two estimates agree when :func:`kernel_agreement` of their (cleaned) kernels is at least
+    ``agree_mnc``; an attempt that fell back (diverged) neither gives nor gets support.
+
+    Args:
+        attempts: the attempts of :func:`deblur_image` (objects with ``k_used`` and ``fallback``).
+        agree_mnc: agreement threshold in ``[0, 1]``.
+
+    Returns:
+        ``len(attempts)`` counts.
+    """
+    ok = [t.fallback is None for t in attempts]
+    support = [0] * len(attempts)
+    for i in range(len(attempts)):
+        for j in range(i + 1, len(attempts)):
+            if ok[i] and ok[j] and kernel_agreement(attempts[i].k_used, attempts[j].k_used) >= agree_mnc:
+                support[i] += 1
+                support[j] += 1
+    return support
+
+
+def _settled(attempts: list, support: list[int], p: Preset) -> bool:
+    """Whether :func:`deblur_image` may stop estimating (rule of ``Preset.min_estimates``)."""
+    if len(attempts) < p.min_estimates:
+        return False
+    if p.min_estimates <= 1:
+        return attempts[-1].ratio <= p.accept_residual_ratio
+    return any(t.ratio <= p.accept_residual_ratio and n > 0 for t, n in zip(attempts, support))
+
+
+def _choose(attempts: list, support: list[int], p: Preset) -> int:
+    """Index of the attempt to keep: the lowest residual ratio, or, when estimates are
+    cross-checked (``min_estimates ≥ 2``), the most-confirmed estimate among those within
+    ``max_residual_ratio`` (ties: lowest ratio)."""
+    if p.min_estimates <= 1:
+        return min(range(len(attempts)), key=lambda i: attempts[i].ratio)
+    admissible = [i for i, t in enumerate(attempts) if t.ratio <= p.max_residual_ratio]
+    if not admissible:
+        return min(range(len(attempts)), key=lambda i: attempts[i].ratio)
+    return min(admissible, key=lambda i: (-support[i], attempts[i].ratio))
+
+
 def _crop_to(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     dh, dw = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
     return t[..., dh : dh + h, dw : dw + w]
@@ -593,22 +660,31 @@ def deblur_image(
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
+        att.seed = seed + a * (p.max_restarts + 1)
         attempts.append(att)
-        if att.ratio <= p.accept_residual_ratio or att.fallback is not None:
+        support = kernel_support(attempts, p.agree_mnc)
+        if att.fallback is not None or _settled(attempts, support, p):
             break
         if a < p.residual_retries:
-            att.notes.append(
+            why = (
                 f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
-                f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful, estimating again with seed "
-                f"{seed + (a + 1) * (p.max_restarts + 1)} on window (top, left, height, width) = {crops[(a + 1) % len(crops)]}"
+                f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful"
+                if att.ratio > p.accept_residual_ratio
+                else f"no accepted estimate is yet confirmed by another (≥ {p.min_estimates} estimates, agreement MNC ≥ {p.agree_mnc:g})"
             )
-    chosen = min(attempts, key=lambda t: t.ratio)
+            att.notes.append(
+                f"{why}; estimating again with seed {seed + (a + 1) * (p.max_restarts + 1)} on window "
+                f"(top, left, height, width) = {crops[(a + 1) % len(crops)]}"
+            )
+    support = kernel_support(attempts, p.agree_mnc)
+    chosen = attempts[_choose(attempts, support, p)]
     notes = [n for t in attempts for n in t.notes]
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
     out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
     if len(attempts) > 1:
-        notes.append(f"kept attempt {attempts.index(chosen) + 1} of {len(attempts)} (lowest residual ratio {chosen.ratio:.2f})")
+        how = "lowest residual ratio" if p.min_estimates <= 1 else f"confirmed by {support[attempts.index(chosen)]} other estimate(s), then lowest residual ratio"
+        notes.append(f"kept attempt {attempts.index(chosen) + 1} of {len(attempts)} ({how}: ratio {chosen.ratio:.2f})")
     if chosen.ratio > p.max_residual_ratio and fallback is None:
         # no kernel explains the observation: do no harm
         notes.append(
@@ -644,6 +720,7 @@ def deblur_image(
             "residual_ratio": chosen.ratio if math.isfinite(chosen.ratio) else None,
         },
         returned_input=bool(torch.equal(out, rgb)),
+        attempts=[t.record(n) for t, n in zip(attempts, support)],
     )
 
 
@@ -665,6 +742,18 @@ class _Attempt:
     t_rest: float
     crop: tuple[int, int, int, int]
     ratio: float = math.inf
+    seed: int = 0
+
+    def record(self, support: int) -> dict:
+        """JSON record of the attempt: window, seed, residual ratio, support and cleaned kernel."""
+        return {
+            "crop": list(self.crop),
+            "seed": self.seed,
+            "residual_ratio": self.ratio if math.isfinite(self.ratio) else None,
+            "support": support,
+            "fallback": self.fallback,
+            "kernel": np.round(self.k_used.float().numpy(), 6).tolist(),
+        }
 
 
 def _estimate_and_restore(
