@@ -2,7 +2,8 @@
 time and peak memory of the deblurring commands against the targets of issues #5 and #7.
 
 Prints a Markdown report (machine, command, tables) to stdout; paste it into docs/benchmarks.md.
-Usage: ``python benchmarks/run.py [--sections synth,blur,deblur] [--count 10000] [--repeat 3]``.
+Usage: ``python benchmarks/run.py [--sections synth,blur,deblur] [--count 10000] [--repeat 3]
+[--commands deblur,deblur-nonuniform]``.
 The ``deblur`` section runs the real commands (``deblurkit deblur`` / ``deblur-nonuniform`` with
 the default settings) as child processes on inputs it makes from scikit-image sample images with
 ``deblurkit blur``; it takes 20–40 minutes on 2 CPU cores. Run it on an otherwise idle machine.
@@ -72,8 +73,12 @@ def run_child(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
-def deblur_section() -> None:
-    """Wall time and peak memory of the deblurring commands (issues #5 and #7), default settings."""
+def deblur_section(commands: set[str]) -> None:
+    """Wall time and peak memory of the deblurring commands (issues #5 and #7), default settings.
+
+    Args:
+        commands: which commands' cases to run (``deblur``, ``deblur-nonuniform``).
+    """
     import cv2
 
     from deblurkit.examples import example_image
@@ -95,7 +100,7 @@ def deblur_section() -> None:
         print("\n### Deblurring commands, default settings (`fast` preset), one process\n")
         print("| input | command | wall time | peak RSS | target | kernel size, estimates, outcome |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for label, stem, blur_args, command, target in cases:
+        for label, stem, blur_args, command, target in (c for c in cases if c[3] in commands):
             blurry = work / "in" / f"{stem}.png"
             run_child(["blur", str(work / f"{stem}.png"), *blur_args, "--seed", "3", "-o", str(blurry), "-q"])
             wall, rss = run_child([command, str(blurry), "-o", str(work / "out"), "-q"])
@@ -114,6 +119,7 @@ def main() -> None:
     ap.add_argument("--sections", default="synth,blur,deblur", help="comma-separated: synth, blur, deblur")
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--commands", default="deblur,deblur-nonuniform", help="deblur section: comma-separated commands to time")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
 
@@ -123,7 +129,7 @@ def main() -> None:
     if "blur" in sections:
         _blur_section(args)
     if "deblur" in sections:
-        deblur_section()
+        deblur_section(set(args.commands.split(",")))
 
 
 def _synth_section(args: argparse.Namespace) -> None:
