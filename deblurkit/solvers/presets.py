@@ -17,6 +17,9 @@ for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
    can travel as far as in the full schedule; the image net keeps 1e-2 (larger rates make DIP
    unstable). On Levin im2/kernel4 (27 px) with FCN this took 17.2 → 24.4 dB, on im1/kernel1 32.1 →
    31.6 dB (two measurements, not a tuning sweep);
+   The kernel is estimated at least twice, on distinct windows with new seeds, and an estimate is
+   accepted only when another one agrees with it (``min_estimates = 2``, ``agree_mnc``; a third
+   window breaks a disagreement) — a wrong kernel usually comes from one window's content;
 2. the kernel is cleaned (taps below ``kernel_threshold`` × max set to 0, renormalised, recentred
    on its centroid) and
 3. the full-resolution image — every colour channel — is restored by a hyper-Laplacian
