@@ -337,7 +337,8 @@ def test_choose_prefers_the_confirmed_estimate():
     atts = [A(ratio=0.1), A(ratio=0.2), A(ratio=0.25)]
     assert _choose(atts, [0, 1, 1], p) == 1  # the lone best-fitting estimate loses to a confirmed pair
     assert _choose(atts, [0, 0, 0], p) == 0  # no agreement: lowest ratio
-    assert _choose([A(ratio=5.0), A(ratio=0.5)], [1, 1], p) == 1  # inadmissible ratios do not count
+    assert _choose([A(ratio=5.0), A(ratio=0.5)], [1, 1], p) == 1  # nothing accepted: lowest ratio
+    assert _choose([A(ratio=0.31), A(ratio=0.53), A(ratio=0.18)], [1, 1, 0], p) == 2  # accepted beats agreed-but-rejected
     assert not _settled(atts[:1], [0], p)  # too few estimates
     assert not _settled(atts[:2], [0, 0], p)  # no agreement yet
     assert _settled(atts[:2], [1, 1], p)

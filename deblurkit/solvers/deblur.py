@@ -513,14 +513,16 @@ def _settled(attempts: list, support: list[int], p: Preset) -> bool:
 
 def _choose(attempts: list, support: list[int], p: Preset) -> int:
     """Index of the attempt to keep: the lowest residual ratio, or, when estimates are
-    cross-checked (``min_estimates ≥ 2``), the most-confirmed estimate among those within
-    ``max_residual_ratio`` (ties: lowest ratio)."""
+    cross-checked (``min_estimates ≥ 2``), an accepted estimate (ratio within
+    ``accept_residual_ratio``) before any other, then the most-confirmed one, then the lowest
+    ratio. Agreement ranks estimates that the residual check accepts; it does not promote two
+    estimates that agree on a kernel that the check rejects."""
     if p.min_estimates <= 1:
         return min(range(len(attempts)), key=lambda i: attempts[i].ratio)
-    admissible = [i for i, t in enumerate(attempts) if t.ratio <= p.max_residual_ratio]
-    if not admissible:
-        return min(range(len(attempts)), key=lambda i: attempts[i].ratio)
-    return min(admissible, key=lambda i: (-support[i], attempts[i].ratio))
+    return min(
+        range(len(attempts)),
+        key=lambda i: (attempts[i].ratio > p.accept_residual_ratio, -support[i], attempts[i].ratio),
+    )
 
 
 def _crop_to(t: torch.Tensor, h: int, w: int) -> torch.Tensor:

@@ -90,8 +90,10 @@ class Preset:
             cross-check each other: an estimate is accepted only when it is within
             ``accept_residual_ratio`` *and* another estimate agrees with it
             (:func:`deblurkit.solvers.deblur.kernel_agreement` ≥ ``agree_mnc``); otherwise the next
-            window is tried (never more than ``1 + residual_retries`` estimates in all), and the estimate kept is the
-            most-confirmed one within ``max_residual_ratio`` (ties: lowest ratio). Why: the
+            window is tried (never more than ``1 + residual_retries`` estimates in all). The
+            estimate kept is, in this order of preference: within ``accept_residual_ratio``,
+            agreed with by the most other estimates, lowest ratio (two estimates that agree on a
+            kernel that the residual check rejects do not beat an accepted one). Why: the
             residual check cannot see a wrong kernel that the non-blind step still fits well
             (Levin: three such images at ratios 0.13–0.20), but a wrong kernel is usually caused
             by one window's content and is not reproduced on another window, while a right one is.
