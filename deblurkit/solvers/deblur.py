@@ -685,7 +685,12 @@ def deblur_image(
     fallback = chosen.fallback
     out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
     if len(attempts) > 1:
-        how = "lowest residual ratio" if p.min_estimates <= 1 else f"confirmed by {support[attempts.index(chosen)]} other estimate(s), then lowest residual ratio"
+        how = (
+            "lowest residual ratio"
+            if p.min_estimates <= 1
+            else f"{'within' if chosen.ratio <= p.accept_residual_ratio else 'above'} the accepted residual ratio, "
+            f"agreed with by {support[attempts.index(chosen)]} other estimate(s)"
+        )
         notes.append(f"kept attempt {attempts.index(chosen) + 1} of {len(attempts)} ({how}: ratio {chosen.ratio:.2f})")
     if chosen.ratio > p.max_residual_ratio and fallback is None:
         # no kernel explains the observation: do no harm
