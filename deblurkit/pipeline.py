@@ -124,6 +124,8 @@ class DeblurSettings:
         init_only: only write the initial kernel ``G(E(y))`` (no optimisation, no image).
         steps: override of the preset's number of optimisation steps (``None``: the preset's; for
             non-uniform deblurring, of both stages).
+        estimates: uniform only: override of the preset's ``min_estimates`` (kernel estimates
+            cross-checked before one is accepted; ``None``: the preset's).
         nonuniform: spatially varying blur (GLKM Algorithm 4, SVOLA) instead of one kernel.
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
     """
@@ -137,12 +139,14 @@ class DeblurSettings:
     initializer: str | None = None
     init_only: bool = False
     steps: int | None = None
+    estimates: int | None = None
     nonuniform: bool = False
     grid: str = "auto"
 
     def resolved_preset(self):  # noqa: ANN201
         """The :class:`~deblurkit.solvers.presets.Preset` (or, non-uniform,
-        :class:`~deblurkit.solvers.presets.NonUniformPreset`) with ``steps`` applied.
+        :class:`~deblurkit.solvers.presets.NonUniformPreset`) with ``steps`` (and, uniform,
+        ``estimates``) applied.
 
         Raises:
             DeblurkitError: unknown preset name.
@@ -155,11 +159,15 @@ class DeblurSettings:
             preset = (get_nonuniform_preset if self.nonuniform else get_preset)(self.preset)
         except ValueError as e:
             raise DeblurkitError(str(e)) from None
-        if self.steps is None:
-            return preset
         if self.nonuniform:
+            if self.steps is None:
+                return preset
             return replace(preset, global_=replace(preset.global_, steps=self.steps), joint=replace(preset.joint, steps=self.steps))
-        return replace(preset, steps=self.steps)
+        if self.steps is not None:
+            preset = replace(preset, steps=self.steps)
+        if self.estimates is not None:
+            preset = replace(preset, min_estimates=self.estimates)
+        return preset
 
     def resolved_kernel_size(self) -> str | int:
         """``"auto"`` or the kernel side in pixels.

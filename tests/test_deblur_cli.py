@@ -68,6 +68,20 @@ def test_deterministic_under_seed_and_list_files(cli, inputs, tmp_path):
     assert sorted(p.name for p in a.iterdir()) == ["gray.json", "gray_deblurred.png", "gray_kernel.npy", "gray_kernel.png"]
 
 
+def test_estimates_option_sets_the_cross_check(cli, inputs, tmp_path):
+    from deblurkit.pipeline import DeblurSettings
+
+    assert DeblurSettings().resolved_preset().min_estimates == 2  # fast: cross-checked estimates
+    assert DeblurSettings(estimates=1, steps=5).resolved_preset().min_estimates == 1
+    assert DeblurSettings(estimates=1, steps=5).resolved_preset().steps == 5
+    out = tmp_path / "out"
+    assert cli("deblur", inputs / "gray.png", "-o", out, *FAST, "--estimates", "3").code == 0
+    record = json.loads((out / "gray.json").read_text())
+    assert record["settings"]["estimates"] == 3 and len(record["result"]["attempts"]) == 3  # 1 + 2 retries allowed
+    r = cli("deblur", inputs / "gray.png", "-o", out, *FAST, "--estimates", "0")
+    assert r.code != 0 and "Traceback" not in r.output
+
+
 def test_missing_input_is_one_line(cli, tmp_path):
     r = cli("deblur", tmp_path / "nope.png", "-o", tmp_path / "o")
     assert r.code == 1 and r.output.strip() == f"error: no such file or folder: {tmp_path / 'nope.png'}"

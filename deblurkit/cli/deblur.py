@@ -46,6 +46,10 @@ def deblur(
     initializer: InitializerOpt = None,
     init_only: Annotated[bool, typer.Option("--init-only", help="Only write the initial kernel G(E(y)).")] = False,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the preset's optimisation steps.")] = None,
+    estimates: Annotated[
+        int | None,
+        typer.Option("--estimates", min=1, help="Kernel estimates cross-checked before one is accepted (fast: 2; 1 = no cross-check, about half the time)."),
+    ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
@@ -55,6 +59,7 @@ def deblur(
     settings = DeblurSettings(
         prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
+        estimates=estimates,
     )
     settings.resolved_kernel_size()  # a malformed size fails before any work
     run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring")
