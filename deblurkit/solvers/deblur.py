@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from deblurkit.color import rgb_to_ycbcr, ycbcr_to_rgb
+from deblurkit.metrics.kernels import mnc
 from deblurkit.models.dip import SkipConfig, SkipNet
 from deblurkit.models.kernel_gan import SIZES, KernelGenerator
 from deblurkit.physics.blur import UniformBlur
@@ -474,8 +475,6 @@ def kernel_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
         Maximum normalised cross-correlation in ``[0, 1]`` (Hu & Yang 2012;
         :func:`deblurkit.metrics.mnc` with ``flip=False``).
     """
-    from deblurkit.metrics.kernels import mnc
-
     return mnc(a, b, flip=False)[0]
 
 
@@ -656,13 +655,14 @@ def deblur_image(
     budget = noise_std**2 + p.nonblind.lam_tau**2
     attempts: list[_Attempt] = []
     for a in range(1 + p.residual_retries):
+        seed_a = seed + a * (p.max_restarts + 1)
         att = _estimate_and_restore(
-            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seed + a * (p.max_restarts + 1), progress, S,
+            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seed_a, progress, S,
             lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
-        att.seed = seed + a * (p.max_restarts + 1)
+        att.seed = seed_a
         attempts.append(att)
         support = kernel_support(attempts, p.agree_mnc)
         if att.fallback is not None or _settled(attempts, support, p):
@@ -678,8 +678,7 @@ def deblur_image(
                 f"{why}; estimating again with seed {seed + (a + 1) * (p.max_restarts + 1)} on window "
                 f"(top, left, height, width) = {crops[(a + 1) % len(crops)]}"
             )
-    support = kernel_support(attempts, p.agree_mnc)
-    chosen = attempts[_choose(attempts, support, p)]
+    chosen = attempts[_choose(attempts, support, p)]  # support: of every attempt made (last loop pass)
     notes = [n for t in attempts for n in t.notes]
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
