@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from deblurkit.io.images import read_image
 from deblurkit.metrics.protocols import compare_upto_shift
-from deblurkit.solvers.deblur import kernel_agreement
+from deblurkit.solvers.deblur import _choose, _settled, kernel_agreement
 from deblurkit.solvers.nonblind import deconvolve
 from deblurkit.solvers.presets import FAST
 
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--blurry", type=Path, default=Path("../shared/data/levin"))
     ap.add_argument("--gt", type=Path, default=Path("../shared/data/levin/gt"))
     args = ap.parse_args()
-    accept = FAST.accept_residual_ratio
+    single = FAST.with_(min_estimates=1)
     rows, kept_all, old_all = [], [], []
     print("| image | attempts: PSNR dB (residual ratio, support) | pairwise agreement | kept | PSNR kept | single-estimate rule | PSNR single | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -59,9 +60,10 @@ def main() -> None:
         kept_img = read_image(args.run / f"{stem}_deblurred.png")[0][..., 0]
         kept = compare_upto_shift(kept_img, gt).psnr
         ratios = [a["residual_ratio"] if a["residual_ratio"] is not None else float("inf") for a in res["attempts"]]
-        # session-7 rule on the same estimates: stop at the first ratio ≤ accept, keep the lowest ratio so far
-        n_old = next((i + 1 for i, r in enumerate(ratios) if r <= accept), len(ratios))
-        old = min(range(n_old), key=lambda i: ratios[i])
+        # session-7 rule (--estimates 1) on the same estimates, through the solver's own stop/choice rules
+        atts = [SimpleNamespace(ratio=r) for r in ratios]
+        n_old = next((n for n in range(1, len(atts) + 1) if _settled(atts[:n], [0] * n, single)), len(atts))
+        old = _choose(atts[:n_old], [0] * n_old, single)
         ks = [torch.tensor(a["kernel"]) for a in res["attempts"]]
         agree = ", ".join(
             f"{i + 1}-{j + 1}: {kernel_agreement(ks[i], ks[j]):.2f}" for i in range(len(ks)) for j in range(i + 1, len(ks))

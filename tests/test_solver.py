@@ -321,7 +321,7 @@ def test_cross_checked_estimates():
     # one estimate is the old behaviour
     one = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, **lenient), kernel_size=7, seed=0)
     assert len(one.summary()["attempts"]) == 1
-    assert np.array_equal(one.kernel, np.asarray(recs[0]["kernel"], dtype=np.float32)) or np.allclose(one.kernel, recs[0]["kernel"], atol=1e-6)
+    assert np.allclose(one.kernel, recs[0]["kernel"], atol=1e-6)  # the first estimate is the same either way
     with pytest.raises(ValueError):
         _tiny(3, min_estimates=0)
     with pytest.raises(ValueError):
