@@ -14,11 +14,17 @@ import torch.nn.functional as F
 _C1, _C2 = 0.01**2, 0.03**2
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Normalised 2-D Gaussian window ``(size, size)`` (sums to 1)."""
+def gaussian_window_1d(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 1-D Gaussian window ``(size,)`` (sums to 1; ``sigma`` in pixels)."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return (g / g.sum()).to(dtype)
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Normalised 2-D Gaussian window ``(size, size)`` (sums to 1), the outer product of
+    :func:`gaussian_window_1d` with itself."""
+    g = gaussian_window_1d(size, sigma, torch.float64)
     return torch.outer(g, g).to(dtype)
 
 
@@ -40,16 +46,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
         raise ValueError(f"ssim needs two (B, C, H, W) tensors of the same shape, got {tuple(x.shape)}, {tuple(y.shape)}")
     if min(x.shape[-2:]) < window:
         raise ValueError(f"images of {tuple(x.shape[-2:])} are smaller than the {window}×{window} SSIM window")
-    c = x.shape[1]
-    w = gaussian_window(window, sigma, x.dtype).to(x.device).expand(c, 1, window, window)
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, w, groups=c)
-
-    mx, my = filt(x), filt(y)
-    sxx = filt(x * x) - mx * mx
-    syy = filt(y * y) - my * my
-    sxy = filt(x * y) - mx * my
+    b, c, h, wd = x.shape
+    # The Gaussian window is separable: filter the five maps (x, y, x², y², xy) of every channel
+    # with one grouped 1-D convolution along each axis (22 instead of 121 taps per pixel).
+    g = gaussian_window_1d(window, sigma, x.dtype).to(x.device)
+    maps = torch.stack([x, y, x * x, y * y, x * y], dim=2).reshape(b, 5 * c, h, wd)
+    maps = F.conv2d(maps, g.view(1, 1, 1, window).expand(5 * c, 1, 1, window), groups=5 * c)
+    maps = F.conv2d(maps, g.view(1, 1, window, 1).expand(5 * c, 1, window, 1), groups=5 * c)
+    mx, my, exx, eyy, exy = maps.reshape(b, c, 5, h - window + 1, wd - window + 1).unbind(dim=2)
+    sxx = exx - mx * mx
+    syy = eyy - my * my
+    sxy = exy - mx * my
     num = (2 * mx * my + _C1) * (2 * sxy + _C2)
     den = (mx * mx + my * my + _C1) * (sxx + syy + _C2)
     return (num / den).mean()
