@@ -126,6 +126,9 @@ class DeblurSettings:
             non-uniform deblurring, of both stages).
         estimates: uniform only: override of the preset's ``min_estimates`` (kernel estimates
             cross-checked before one is accepted; ``None``: the preset's).
+        workers: uniform only: kernel estimates computed at once (threads, each on
+            ``threads / workers`` CPU threads; ``None``: automatic,
+            :func:`deblurkit.solvers.deblur.estimate_workers`).
         nonuniform: spatially varying blur (GLKM Algorithm 4, SVOLA) instead of one kernel.
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
     """
@@ -140,6 +143,7 @@ class DeblurSettings:
     init_only: bool = False
     steps: int | None = None
     estimates: int | None = None
+    workers: int | None = None
     nonuniform: bool = False
     grid: str = "auto"
 
@@ -334,7 +338,7 @@ def deblur_file(
             result = deblur_image(
                 img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=size,
                 generator=models.generator, initializer=models.initializer if kernel_prior == "glkm" else None,
-                seed=settings.seed, progress=progress, device=device,
+                seed=settings.seed, progress=progress, device=device, workers=settings.workers,
             )
         except ValueError as e:
             raise DeblurkitError(f"{source}: {e}") from None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -10,6 +13,7 @@ import torch
 from deblurkit.errors import DeblurkitError
 
 DEVICES = ("auto", "cpu", "cuda")
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -47,3 +51,20 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def seeded_global_rng(seed: int) -> Iterator[None]:
+    """Seed torch's global CPU RNG for the block and restore it afterwards, holding a lock.
+
+    For code that draws from the global RNG and cannot take a generator (``nn.Module``
+    initialisation): under the lock, estimates running in concurrent threads
+    (:func:`deblurkit.solvers.deblur.deblur_image` with ``workers > 1``) cannot interleave their
+    draws, so each stays deterministic. The block must not wait on another thread that needs it.
+
+    Args:
+        seed: ``0 ≤ seed < 2**63``.
+    """
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

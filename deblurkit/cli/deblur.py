@@ -50,6 +50,10 @@ def deblur(
         int | None,
         typer.Option("--estimates", min=1, help="Kernel estimates cross-checked before one is accepted (fast: 2; 1 = no cross-check, about half the time)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Kernel estimates computed at once, each on threads/N CPU threads (default: as many as --estimates, up to the CPU threads)."),
+    ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     overwrite: OverwriteOpt = False,
@@ -59,7 +63,7 @@ def deblur(
     settings = DeblurSettings(
         prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
-        estimates=estimates,
+        estimates=estimates, workers=workers,
     )
     settings.resolved_kernel_size()  # a malformed size fails before any work
     run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring")

@@ -6,6 +6,7 @@ from deblurkit.solvers.deblur import (
     auto_kernel_size,
     check_collapse,
     deblur_image,
+    estimate_workers,
     joint_optimize,
     make_prior,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "deblur_image",
     "deconvolve",
     "deconvolve_image",
+    "estimate_workers",
     "get_preset",
     "initial_kernel",
     "initial_latent",

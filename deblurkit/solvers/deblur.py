@@ -24,8 +24,10 @@ zeroed) so an oversized support costs little.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +39,7 @@ from deblurkit.metrics.kernels import mnc
 from deblurkit.models.dip import SkipConfig, SkipNet
 from deblurkit.models.kernel_gan import SIZES, KernelGenerator
 from deblurkit.physics.blur import UniformBlur
+from deblurkit.runtime import seeded_global_rng
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior, KernelPrior
 from deblurkit.solvers.losses import data_fit_loss
@@ -94,7 +97,9 @@ class DeblurResult:
         loss: summary of the loss history (first, last, min, and ~20 samples).
         data_fit_mse: MSE of the final luminance re-blurred by the kernel against the input
             luminance (valid region) — a no-reference diagnostic.
-        timings: seconds per stage (``estimate``, ``restore``, ``total``).
+        timings: seconds per stage (``estimate`` and ``restore`` summed over the kernel
+            estimates, which may overlap in time; ``total`` wall time), and how the estimates
+            ran: ``workers`` at once, ``threads_per_estimate`` CPU threads each.
         restarts: restarts after a detected divergence.
         fallback: ``None`` or what was used instead of a diverged result.
         notes: human-readable remarks (divergences, restarts, fall-backs).
@@ -350,62 +355,64 @@ def joint_optimize(
     h, w = y.shape[-2:]
     H, W = h + S - 1, w + S - 1
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        cfg = SkipConfig(
-            in_channels=8,
-            out_channels=y.shape[1],
-            down=(preset.width,) * preset.scales,
-            up=(preset.width,) * preset.scales,
-            skip=(preset.skip_channels,) * preset.scales,
-        )
+    cfg = SkipConfig(
+        in_channels=8,
+        out_channels=y.shape[1],
+        down=(preset.width,) * preset.scales,
+        up=(preset.width,) * preset.scales,
+        skip=(preset.skip_channels,) * preset.scales,
+    )
+    # The network's initialisation draws from torch's global RNG: seed it under a lock so that
+    # estimates running in concurrent threads (deblur_image's `workers`) stay deterministic. All
+    # later randomness comes from the explicit generator `gen`.
+    with seeded_global_rng(seed):
         net = SkipNet(cfg).to(device)
-        Hi, Wi = net.input_size(H, W)
-        z = (torch.rand(1, 8, Hi, Wi, generator=gen) * 0.1).to(device)
-        groups = [{"params": list(net.parameters()), "lr": preset.lr_image}]
-        for g in prior.param_groups():
-            groups.append({**g, "lr": g["lr"] * preset.kernel_lr_scale})
-        opt = torch.optim.Adam(groups)
-        milestones = sorted({max(1, round(f * preset.steps)) for f in preset.milestones})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=preset.gamma)
-        mse_steps = round(preset.mse_fraction * preset.steps)
-        warm_steps = round(preset.kernel_warmup * preset.steps)
-        losses: list[float] = []
-        diverged = None
+    gen = torch.Generator().manual_seed(seed)
+    Hi, Wi = net.input_size(H, W)
+    z = (torch.rand(1, 8, Hi, Wi, generator=gen) * 0.1).to(device)
+    groups = [{"params": list(net.parameters()), "lr": preset.lr_image}]
+    for g in prior.param_groups():
+        groups.append({**g, "lr": g["lr"] * preset.kernel_lr_scale})
+    opt = torch.optim.Adam(groups)
+    milestones = sorted({max(1, round(f * preset.steps)) for f in preset.milestones})
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=preset.gamma)
+    mse_steps = round(preset.mse_fraction * preset.steps)
+    warm_steps = round(preset.kernel_warmup * preset.steps)
+    losses: list[float] = []
+    diverged = None
+    net.train()
+    prior.train()
+    for step in range(1, preset.steps + 1):
+        noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
+        x = _crop_to(net(z + noise), H, W)
+        with torch.set_grad_enabled(step > warm_steps):  # kernel held during the warm-up
+            k = prior()
+        y_hat = op(x, k)
+        loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        value = float(loss.detach())
+        losses.append(value)
+        if not math.isfinite(value):
+            diverged = "non-finite loss"
+            break
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress(step, preset.steps, value)
+    with torch.no_grad():
+        net.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
+        x = _crop_to(net(z), H, W)
         net.train()
-        prior.train()
-        for step in range(1, preset.steps + 1):
-            noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
-            x = _crop_to(net(z + noise), H, W)
-            with torch.set_grad_enabled(step > warm_steps):  # kernel held during the warm-up
-                k = prior()
-            y_hat = op(x, k)
-            loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            value = float(loss.detach())
-            losses.append(value)
-            if not math.isfinite(value):
-                diverged = "non-finite loss"
-                break
-            opt.step()
-            sched.step()
-            if progress is not None:
-                progress(step, preset.steps, value)
-        with torch.no_grad():
-            net.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
-            x = _crop_to(net(z), H, W)
-            net.train()
-            x_train = _crop_to(net(z), H, W)
-            k = prior().detach()
-            # Prefer whichever BN mode fits the data better (no ground truth involved).
-            mse_eval = float(F.mse_loss(op(x, k), y))
-            mse_train = float(F.mse_loss(op(x_train, k), y))
-            if not math.isfinite(mse_eval) or (math.isfinite(mse_train) and mse_train < mse_eval):
-                x, mse = x_train, mse_train
-            else:
-                mse = mse_eval
+        x_train = _crop_to(net(z), H, W)
+        k = prior().detach()
+        # Prefer whichever BN mode fits the data better (no ground truth involved).
+        mse_eval = float(F.mse_loss(op(x, k), y))
+        mse_train = float(F.mse_loss(op(x_train, k), y))
+        if not math.isfinite(mse_eval) or (math.isfinite(mse_train) and mse_train < mse_eval):
+            x, mse = x_train, mse_train
+        else:
+            mse = mse_eval
     return SolveResult(
         x=x.detach().float(),
         kernel=(k[:, 0] if k.shape[0] > 1 else k[0, 0]).detach().float(),
@@ -570,6 +577,7 @@ def deblur_image(
     seed: int = 0,
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
+    workers: int | None = None,
 ) -> DeblurResult:
     """Blind deblurring of one image (GLKM Algorithm 2 with a DIP image prior, or SelfDeblur).
 
@@ -585,8 +593,15 @@ def deblur_image(
         latent: optional ``(1, latent_dim, 1, 1)`` initial code when there is no initializer.
         seed: makes the run deterministic on the CPU; a restart after divergence uses ``seed + r``.
         progress: ``progress(step, total, loss)``, called every optimisation step (restarts count
-            from 1 again).
+            from 1 again); ``step`` and ``total`` count the steps of all the kernel estimates
+            started so far (several may run at once, see ``workers``).
         device: ``"cpu"`` or a CUDA device.
+        workers: kernel estimates computed concurrently (threads, each on
+            ``torch.get_num_threads() // workers`` intra-op threads; see :func:`estimate_workers`);
+            ``None``: as many as the cross-check always needs (``Preset.min_estimates``), up to the
+            CPU threads; more than that are speculative (a later estimate starts before it is
+            known to be needed). The result depends only on the threads per estimate, not on
+            ``workers``: estimates are independent and are accepted in the same order.
 
     After restoration the no-reference residual check runs: the restored luminance re-blurred by
     the kernel must explain the input to within a fraction ``Preset.accept_residual_ratio`` of the
@@ -600,7 +615,7 @@ def deblur_image(
 
     Raises:
         ValueError: bad image shape or range, an image smaller than 32×32 or than 2× the kernel,
-            unknown prior/preset, GLKM without generator or with a mismatched size.
+            unknown prior/preset, GLKM without generator or with a mismatched size, ``workers < 1``.
     """
     t_start = time.perf_counter()
     p = get_preset(preset)
@@ -653,31 +668,46 @@ def deblur_image(
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
     nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)
     budget = noise_std**2 + p.nonblind.lam_tau**2
-    attempts: list[_Attempt] = []
-    for a in range(1 + p.residual_retries):
-        seed_a = seed + a * (p.max_restarts + 1)
+    n_max = 1 + p.residual_retries
+    n_workers = estimate_workers(workers, p, device)
+    seeds = [seed + a * (p.max_restarts + 1) for a in range(n_max)]
+    report = _ProgressMux(progress) if progress is not None else None
+
+    def attempt(a: int) -> _Attempt:
         att = _estimate_and_restore(
-            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seed_a, progress, S,
+            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seeds[a],
+            report.for_attempt(a) if report is not None else None, S,
             lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
-        att.seed = seed_a
-        attempts.append(att)
-        support = kernel_support(attempts, p.agree_mnc)
-        if att.fallback is not None or _settled(attempts, support, p):
-            break
-        if a < p.residual_retries:
-            why = (
-                f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
-                f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful"
-                if att.ratio > p.accept_residual_ratio
-                else f"no accepted estimate is yet confirmed by another (≥ {p.min_estimates} estimates, agreement MNC ≥ {p.agree_mnc:g})"
-            )
-            att.notes.append(
-                f"{why}; estimating again with seed {seed + (a + 1) * (p.max_restarts + 1)} on window "
-                f"(top, left, height, width) = {crops[(a + 1) % len(crops)]}"
-            )
+        att.seed = seeds[a]
+        return att
+
+    attempts: list[_Attempt] = []
+    with _EstimatePool(attempt, n_workers) as pool:
+        # start as many attempts as there are workers: the first min_estimates are needed unless one
+        # falls back; any beyond them are speculative (used only if the cross-check asks for them)
+        for a in range(min(n_max, n_workers)):
+            pool.submit(a)
+        for a in range(n_max):
+            att = pool.result(a)
+            attempts.append(att)
+            support = kernel_support(attempts, p.agree_mnc)
+            if att.fallback is not None or _settled(attempts, support, p):
+                break
+            if a + 1 < n_max:
+                pool.submit(a + 1)  # no-op when it is already running
+                why = (
+                    f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
+                    f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful"
+                    if att.ratio > p.accept_residual_ratio
+                    else f"no accepted estimate is yet confirmed by another (≥ {p.min_estimates} estimates, agreement MNC ≥ {p.agree_mnc:g})"
+                )
+                att.notes.append(
+                    f"{why}; estimating again with seed {seeds[a + 1]} on window "
+                    f"(top, left, height, width) = {crops[(a + 1) % len(crops)]}"
+                )
     chosen = attempts[_choose(attempts, support, p)]  # support: of every attempt made (last loop pass)
     notes = [n for t in attempts for n in t.notes]
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
@@ -714,6 +744,8 @@ def deblur_image(
             "estimate": sum(t.t_est for t in attempts),
             "restore": sum(t.t_rest for t in attempts),
             "total": time.perf_counter() - t_start,
+            "workers": n_workers,
+            "threads_per_estimate": pool.threads_per_estimate,
         },
         restarts=restarts,
         fallback=fallback,
@@ -728,6 +760,86 @@ def deblur_image(
         returned_input=bool(torch.equal(out, rgb)),
         attempts=[t.record(n) for t, n in zip(attempts, support)],
     )
+
+
+def estimate_workers(workers: int | None, preset: Preset, device: torch.device | str = "cpu") -> int:
+    """How many kernel estimates :func:`deblur_image` computes concurrently.
+
+    Args:
+        workers: the request (``None``: automatic).
+        preset: the run's preset (its ``min_estimates`` estimates are always needed).
+        device: on a CUDA device the automatic choice is 1 (one stream of work per GPU).
+
+    Returns:
+        ``workers`` when given; else ``min(Preset.min_estimates, torch.get_num_threads())`` on the
+        CPU, 1 on CUDA.
+
+    Raises:
+        ValueError: ``workers < 1``.
+    """
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"workers must be ≥ 1, got {workers}")
+        return workers
+    if torch.device(device).type != "cpu":
+        return 1
+    return max(1, min(preset.min_estimates, torch.get_num_threads()))
+
+
+class _EstimatePool:
+    """Runs ``attempt(a)`` for the attempts asked for, ``workers`` at a time (threads; each
+    with ``torch.get_num_threads() // workers`` intra-op threads, restored on exit). With one
+    worker every attempt runs in the caller's thread when its result is asked for."""
+
+    def __init__(self, attempt: Callable[[int], _Attempt], workers: int) -> None:
+        self.attempt, self.workers = attempt, workers
+        self.futures: dict[int, Future] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        self.threads = torch.get_num_threads()
+        self.threads_per_estimate = max(1, self.threads // workers)
+
+    def __enter__(self) -> _EstimatePool:
+        if self.workers > 1:
+            torch.set_num_threads(self.threads_per_estimate)
+            self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="kernel-estimate")
+        return self
+
+    def submit(self, a: int) -> None:
+        if self.pool is not None and a not in self.futures:
+            self.futures[a] = self.pool.submit(self.attempt, a)
+
+    def result(self, a: int) -> _Attempt:
+        if self.pool is None:
+            return self.attempt(a)
+        self.submit(a)
+        return self.futures[a].result()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(self.threads)
+
+
+class _ProgressMux:
+    """Merges the per-step progress of concurrent estimates into one ``progress(step, total, loss)``:
+    ``step`` and ``total`` count the steps of all the estimates started so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.done: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def for_attempt(self, a: int) -> Progress:
+        with self.lock:
+            self.done.setdefault(a, 0)
+
+        def report(step: int, total: int, loss: float) -> None:
+            with self.lock:
+                self.done[a] = step
+                done, total_all = sum(self.done.values()), total * len(self.done)
+                self.progress(done, total_all, loss)
+
+        return report
 
 
 @dataclass(eq=False)

@@ -24,6 +24,7 @@ from torch import nn
 
 from deblurkit.models.dip import KernelFCN
 from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.runtime import seeded_global_rng
 
 #: Learning rates of the notes (§2 GLKM ``w_k``; §4 SelfDeblur kernel net).
 GLKM_LR = 5e-4
@@ -132,10 +133,8 @@ class FCNPrior(KernelPrior):
     ) -> None:
         super().__init__()
         self.size, self.lr = size, lr
-        fork = torch.random.fork_rng(devices=[]) if generator is not None else None
-        if fork is not None:
-            with fork:
-                torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        if generator is not None:
+            with seeded_global_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator))):
                 self.net = KernelFCN(size, n_in=n_in)
         else:
             self.net = KernelFCN(size, n_in=n_in)
