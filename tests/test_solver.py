@@ -123,6 +123,20 @@ def test_ssim_identity_and_range():
     assert float(ssim(x, torch.rand(1, 1, 32, 32))) < 0.5
 
 
+def test_ssim_separable_window_equals_the_2d_window():
+    import torch.nn.functional as F
+
+    from deblurkit.solvers.losses import gaussian_window
+
+    x, y = torch.rand(2, 3, 30, 40, dtype=torch.float64), torch.rand(2, 3, 30, 40, dtype=torch.float64)
+    w = gaussian_window(11, 1.5, torch.float64).expand(3, 1, 11, 11)
+    f = lambda t: F.conv2d(t, w, groups=3)  # noqa: E731 - the textbook 2-D filtering
+    mx, my = f(x), f(y)
+    sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+    ref = ((2 * mx * my + 1e-4) * (2 * sxy + 9e-4) / ((mx**2 + my**2 + 1e-4) * (sxx + syy + 9e-4))).mean()
+    assert torch.allclose(ssim(x, y), ref, atol=1e-12)
+
+
 def test_nonblind_with_true_kernel_reaches_high_psnr():
     x = _scene(96)
     k = _line_kernel(9)
@@ -326,6 +340,38 @@ def test_cross_checked_estimates():
         _tiny(3, min_estimates=0)
     with pytest.raises(ValueError):
         _tiny(3, agree_mnc=1.5)
+
+
+def test_concurrent_estimates_equal_sequential_ones():
+    x = _scene(64)
+    img = blur(x, _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    p = _tiny(4, min_estimates=2, agree_mnc=1.0, accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"), residual_retries=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seq = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, seed=0, workers=1)
+        torch.set_num_threads(2)
+        calls: list[tuple[int, int]] = []
+        par = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, seed=0, workers=2,
+                           progress=lambda step, total, loss: calls.append((step, total)))
+        assert torch.get_num_threads() == 2  # restored after the concurrent estimates (1 thread each)
+    finally:
+        torch.set_num_threads(threads)
+    assert par.timings["workers"] == 2 and par.timings["threads_per_estimate"] == 1
+    assert seq.timings["workers"] == 1
+    assert np.array_equal(seq.image, par.image) and np.array_equal(seq.kernel_raw, par.kernel_raw)
+    assert [a["kernel"] for a in seq.attempts] == [a["kernel"] for a in par.attempts]
+    # progress counts the steps of every estimate started: 2 at once (8 steps), then a third (12)
+    assert calls[-1] == (12, 12) and {t for _, t in calls} == {8, 12}, calls
+    with pytest.raises(ValueError):
+        deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, workers=0)
+
+
+def test_estimate_workers_rule():
+    assert deblur_mod.estimate_workers(3, FAST) == 3
+    assert deblur_mod.estimate_workers(None, FAST) == min(FAST.min_estimates, torch.get_num_threads())
+    assert deblur_mod.estimate_workers(None, FAST.with_(min_estimates=1)) == 1
+    assert deblur_mod.estimate_workers(None, FAST, device="cuda") == 1
 
 
 def test_choose_prefers_the_confirmed_estimate():
