@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 import sys
@@ -164,8 +164,10 @@ def existing_outputs(paths: list[Path], overwrite: bool) -> bool:
 def progress_bar(description: str, total: int | None, quiet: bool | None = None) -> Iterator:
     """A Rich progress bar (steps, extra fields such as the loss, elapsed time, ETA).
 
-    Yields a function ``advance(n=1, **fields)``; fields are shown after the bar (e.g. ``loss=``).
-    Hidden when ``--quiet``.
+    Yields a function ``advance(n=1, completed=None, total=None, **fields)``; fields are shown
+    after the bar (e.g. ``loss=``), ``total`` changes the bar's length. ``advance.sub(label)``
+    adds a second bar below (e.g. the optimisation steps of the current image) and returns its
+    own ``advance``. Hidden when ``--quiet``.
     """
     hidden = _State.quiet if quiet is None else quiet
     columns = [
@@ -178,16 +180,23 @@ def progress_bar(description: str, total: int | None, quiet: bool | None = None)
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=console, disable=hidden, transient=False) as progress:
-        task = progress.add_task(description, total=total, extra="")
 
-        def advance(n: int = 1, completed: int | None = None, **fields) -> None:
-            extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-            if completed is not None:
-                progress.update(task, completed=completed, extra=extra)
-            else:
-                progress.update(task, advance=n, extra=extra)
+        def bar(label: str, length: int | None) -> Callable[..., None]:
+            task = progress.add_task(label, total=length, extra="")
 
-        yield advance
+            def advance(n: int = 1, completed: int | None = None, total: int | None = None, **fields) -> None:
+                extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+                more = {"total": total} if total is not None else {}
+                if completed is not None:
+                    progress.update(task, completed=completed, extra=extra, **more)
+                else:
+                    progress.update(task, advance=n, extra=extra, **more)
+
+            return advance
+
+        main = bar(description, total)
+        main.sub = lambda label, length=None: bar(label, length)  # type: ignore[attr-defined]
+        yield main
 
 
 def error_line(label: str, message: str) -> None:

@@ -128,10 +128,15 @@ def run_batch(
         models_for = cache(lambda size: load_models(size, settings, dist.device))
         failed = 0
         with progress_bar(title, total=len(todo)) as advance:
+            steps = advance.sub("  steps (this image)")
             for i, path in enumerate(todo):
+                steps(completed=0, total=1, image=path.name)
                 try:
                     with torch.random.fork_rng(devices=[]):
-                        record = deblur_file(path, output_dir, settings, models_for, dist.device)
+                        record = deblur_file(
+                            path, output_dir, settings, models_for, dist.device,
+                            progress=lambda step, total, loss: steps(completed=step, total=total, loss=loss),
+                        )
                     for note in record["notes"] + record.get("result", {}).get("notes", []):
                         info(f"{path.name}: {note}")
                 except DeblurkitError as e:

@@ -30,7 +30,7 @@ def demo(
     settings = DeblurSettings(seed=seed, steps=steps)
     with progress_bar("demo: deblurring", total=None) as advance:
         result = run_demo(output_dir, name, size, settings=settings, device=resolve_device(device),
-                          progress=lambda step, total, loss: advance(completed=step, loss=loss))
+                          progress=lambda step, total, loss: advance(completed=step, total=total, loss=loss))
     files = result["files"]
     typer.echo(f"PSNR (shift-aligned, Y): blurry {result['psnr_blurry']:.2f} dB -> deblurred {result['psnr_deblurred']:.2f} dB")
     typer.echo(f"SSIM: blurry {result['ssim_blurry']:.4f} -> deblurred {result['ssim_deblurred']:.4f}")
