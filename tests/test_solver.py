@@ -367,6 +367,22 @@ def test_concurrent_estimates_equal_sequential_ones():
         deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7, workers=0)
 
 
+def test_wide_window_uses_the_wide_network(monkeypatch):
+    seen: list[int] = []
+    real = deblur_mod.joint_optimize
+
+    def spy(y, prior, preset, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        seen.append(preset.width)
+        return real(y, prior, preset, *a, **kw)
+
+    monkeypatch.setattr(deblur_mod, "joint_optimize", spy)
+    img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    p = _tiny(2, crop=32, width=4, wide_width=6, residual_retries=0)
+    deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7)   # window 32 = crop: width
+    deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=9)   # window 36 > crop: wide_width
+    assert seen[0] == 4 and seen[-1] == 6
+
+
 def test_estimate_workers_rule():
     assert deblur_mod.estimate_workers(3, FAST) == 3
     assert deblur_mod.estimate_workers(None, FAST) == min(FAST.min_estimates, torch.get_num_threads())

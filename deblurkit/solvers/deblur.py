@@ -664,6 +664,8 @@ def deblur_image(
     else:
         # one window per possible attempt: a re-estimate looks at other image content
         crops = informative_crops(y_full, max(p.crop, 4 * S), 1 + p.residual_retries)
+        if 4 * S > p.crop and p.wide_width is not None:
+            p = p.with_(width=p.wide_width)  # a window wider than `crop`: the wider network
 
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
     nb_cfg, noise_std = p.nonblind.resolve_with_noise(rgb)

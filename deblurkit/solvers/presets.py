@@ -31,7 +31,11 @@ Cost of step 1 depends only on ``crop``, ``width`` and ``steps``, not on the ima
 a few FFTs per channel (seconds for a megapixel). ``width = 32`` (48 until session 18): on a
 128² crop one step costs 0.095 s instead of 0.165 s on one CPU thread, so that the two or three
 cross-checked estimates of a 255² image fit in the 3-minute budget when they run concurrently
-(``deblur_image(workers=…)``); the Levin figures of docs/benchmarks.md were re-measured with it.
+(``deblur_image(workers=…)``); the Levin figures of docs/benchmarks.md were re-measured with it
+(every Levin window is 128 px). Larger windows (kernels above 32 px: 180 px for 45, 220 px for
+55) keep the 48 channels they were used with before (``wide_width``): 32 channels were not
+validated there, and on the one real photo checked (house, 55 px, first window, seed 0) the
+32-channel estimate's residual ratio was 8.29 against 0.72 with 48.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Preset:
         kernel_lr_scale: multiplier of the kernel prior's own learning rate (GLKM 5e-4, FCN 1e-4);
             short schedules use a larger one.
         width: channels of every scale of the skip network (128 = SelfDeblur).
+        wide_width: with ``crop`` set, the channels used instead of ``width`` when the estimation
+            window is wider than ``crop`` (kernels larger than ``crop / 4``); ``None``: ``width``.
         scales: number of scales of the skip network (5 = SelfDeblur).
         skip_channels: skip-branch channels (16 = SelfDeblur).
         crop: side (pixels) of the square luminance crop the kernel is estimated on; ``None`` = the
@@ -113,6 +119,7 @@ class Preset:
     lr_image: float = 1e-2
     kernel_lr_scale: float = 1.0
     width: int = 128
+    wide_width: int | None = None
     scales: int = 5
     skip_channels: int = 16
     crop: int | None = None
@@ -155,6 +162,7 @@ FAST = Preset(
     steps=800,
     mse_fraction=0.1,
     width=32,
+    wide_width=48,
     crop=128,
     final="nonblind",
     kernel_threshold=0.05,
