@@ -663,8 +663,9 @@ def deblur_image(
         crops = [(0, 0, H, W)]
     else:
         # one window per possible attempt: a re-estimate looks at other image content
-        crops = informative_crops(y_full, max(p.crop, 4 * S), 1 + p.residual_retries)
-        if 4 * S > p.crop and p.wide_width is not None:
+        side = max(p.crop, 4 * S)
+        crops = informative_crops(y_full, side, 1 + p.residual_retries)
+        if side > p.crop and p.wide_width is not None:
             p = p.with_(width=p.wide_width)  # a window wider than `crop`: the wider network
 
     rgb = torch.from_numpy(img).permute(2, 0, 1).to(device)
@@ -699,7 +700,7 @@ def deblur_image(
             if att.fallback is not None or _settled(attempts, support, p):
                 break
             if a + 1 < n_max:
-                pool.submit(a + 1)  # no-op when it is already running
+                pool.submit(a + 1)  # no-op if already submitted or if estimates run in this thread
                 why = (
                     f"the restored image leaves a residual {att.ratio:.2f}× the noise budget (σ̂² + τ²) unexplained "
                     f"(accepted: ≤ {p.accept_residual_ratio:g}): kernel estimate doubtful"

@@ -29,7 +29,8 @@ for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
 
 Cost of step 1 depends only on ``crop``, ``width`` and ``steps``, not on the image size; step 3 is
 a few FFTs per channel (seconds for a megapixel). ``width = 32`` (48 until session 18): on a
-128² crop one step costs 0.095 s instead of 0.165 s on one CPU thread, so that the two or three
+128² crop one step costs 0.095 s instead of 0.137 s on one CPU thread
+(``python benchmarks/estimate_step.py``), so that the two or three
 cross-checked estimates of a 255² image fit in the 3-minute budget when they run concurrently
 (``deblur_image(workers=…)``); the Levin figures of docs/benchmarks.md were re-measured with it
 (every Levin window is 128 px). Larger windows (kernels above 32 px: 180 px for 45, 220 px for
