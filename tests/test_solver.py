@@ -378,9 +378,10 @@ def test_wide_window_uses_the_wide_network(monkeypatch):
     monkeypatch.setattr(deblur_mod, "joint_optimize", spy)
     img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     p = _tiny(2, crop=32, width=4, wide_width=6, residual_retries=0)
-    deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7)   # window 32 = crop: width
-    deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=9)   # window 36 > crop: wide_width
+    r1 = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7)   # window 32 = crop: width
+    r2 = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=9)   # window 36 > crop: wide_width
     assert seen[0] == 4 and seen[-1] == 6
+    assert r1.attempts[0]["width"] == 4 and r2.attempts[0]["width"] == 6  # recorded in the JSON
 
 
 def test_estimate_workers_rule():

@@ -109,7 +109,8 @@ class DeblurResult:
             std ``noise_std`` of the input (``[0, 1]`` units) it was derived from.
         returned_input: ``True`` when ``image`` is the input unchanged (a fall-back: no kernel
             estimate explained the input, or every attempt diverged or collapsed).
-        attempts: one record per kernel estimate (window ``crop``, ``seed``, ``residual_ratio``,
+        attempts: one record per kernel estimate (window ``crop``, ``seed``, skip-network
+            ``width``, ``residual_ratio``,
             ``support`` = how many other estimates agree with it, ``fallback``, and the cleaned
             ``(S', S')`` kernel as nested lists), in the order they were made.
     """
@@ -684,7 +685,7 @@ def deblur_image(
             lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
-        att.seed = seeds[a]
+        att.seed, att.width = seeds[a], p.width
         return att
 
     attempts: list[_Attempt] = []
@@ -864,12 +865,14 @@ class _Attempt:
     crop: tuple[int, int, int, int]
     ratio: float = math.inf
     seed: int = 0
+    width: int = 0
 
     def record(self, support: int) -> dict:
-        """JSON record of the attempt: window, seed, residual ratio, support and cleaned kernel."""
+        """JSON record of the attempt: window, seed, network width, residual ratio, support and cleaned kernel."""
         return {
             "crop": list(self.crop),
             "seed": self.seed,
+            "width": self.width,
             "residual_ratio": self.ratio if math.isfinite(self.ratio) else None,
             "support": support,
             "fallback": self.fallback,
