@@ -46,10 +46,13 @@ def _ns(a: dict) -> SimpleNamespace:
     return SimpleNamespace(k_used=torch.tensor(a["kernel"]), fallback=a["fallback"], ratio=float("inf") if r is None else r)
 
 
-def kept(atts: list[dict]) -> tuple[int | None, int]:
-    """Index of the estimate the preset keeps (``None``: input returned) and estimates used."""
+def kept(atts: list[dict | None]) -> tuple[int | None, int] | None:
+    """Index of the estimate the preset keeps (``None``: input returned) and the estimates used;
+    ``None`` when an estimate the rule asks for was not computed (a ``None`` record)."""
     used: list[SimpleNamespace] = []
     for a in atts:
+        if a is None:
+            return None
         used.append(_ns(a))
         support = kernel_support(used, FAST.agree_mnc)
         if _settled(used, support, FAST):
@@ -89,10 +92,14 @@ def main(mode: str, args: list[str]) -> None:
         blurry = compare_upto_shift(img, gt, luma=luma).psnr
         blurry_all.append(blurry)
 
+        scores: dict[int, float] = {}  # by record: the variants share most of their estimates
+
         def psnr(a: dict) -> float:
-            k = torch.tensor(a["kernel"], dtype=torch.float32)
-            x = deconvolve(rgb, k / k.sum(), nb).permute(1, 2, 0).numpy()
-            return compare_upto_shift(np.clip(x, 0, 1), gt, luma=luma).psnr
+            if id(a) not in scores:
+                k = torch.tensor(a["kernel"], dtype=torch.float32)
+                x = deconvolve(rgb, k / k.sum(), nb).permute(1, 2, 0).numpy()
+                scores[id(a)] = compare_upto_shift(np.clip(x, 0, 1), gt, luma=luma).psnr
+            return scores[id(a)]
 
         c = (o + [None, None])[:2]
         better = 0 if _ns(c[0]).ratio <= _ns(c[1]).ratio else 1
@@ -103,14 +110,12 @@ def main(mode: str, args: list[str]) -> None:
         line = []
         for k in names:
             atts = variants[k]
-            first = atts[:2]
-            i, n = kept(first)
-            if not _settled([_ns(a) for a in first], kernel_support([_ns(a) for a in first], FAST.agree_mnc), FAST):
-                if len(atts) < 3 or atts[2] is None:
-                    table[k].append(None)
-                    line.append(f"{k} -")
-                    continue
-                i, n = kept(atts)
+            res = kept(atts)
+            if res is None:
+                table[k].append(None)
+                line.append(f"{k} -")
+                continue
+            i, n = res
             value = blurry if i is None else psnr(atts[i])
             table[k].append((value, n))
             line.append(f"{k} {value:.2f}/{n}")
