@@ -69,10 +69,11 @@ def test_train_initializer_smoke(cli, assets, tmp_path):
     assert r.code == 0 and r.output == ""  # skipped, quietly
     # fine-tune the result with the flip-tolerant loss
     tuned = tmp_path / "tuned.safetensors"
-    r = cli(*args[:-3], "--init", out, "--flip-tolerant", "-o", tuned, "-q")
+    r = cli(*args[:-3], "--init", out, "--flip-tolerant", "--lam", "0.01", "--inner-lr", "0.05", "-o", tuned, "-q")
     assert r.code == 0, r.output
     training = json.loads(load_initializer(tuned, size=31)[1]["training"])
     assert training["init"] == str(out) and training["recipe"]["flip_tolerant"] is True
+    assert training["recipe"]["lam"] == 0.01 and training["recipe"]["inner_lr"] == 0.05
     r = cli(*args[:-3], "--init", out, "--features", "luma", "-o", tmp_path / "bad.safetensors")
     assert r.code == 1 and "configuration" in r.output and "Traceback" not in r.output
 

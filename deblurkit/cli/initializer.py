@@ -79,6 +79,8 @@ def train_initializer_cmd(
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=0, help="Override: inversion steps from E(y).")] = None,
     warm_steps: Annotated[int | None, typer.Option("--warm-steps", min=0, help="Override: inversion steps from the cache.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Override: the encoder's Adam learning rate.")] = None,
+    inner_lr: Annotated[float | None, typer.Option("--inner-lr", min=0.0, help="Override: the inversion's Adam learning rate.")] = None,
+    lam: Annotated[float | None, typer.Option("--lam", min=0.0, help="Override: λ of the latent term of Eq. (4).")] = None,
     features: Annotated[
         Features | None, typer.Option("--features", help="Override: encoder input, luminance or gradient autocorrelation.")
     ] = None,
@@ -112,7 +114,7 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, features=features, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
         start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped
