@@ -1,0 +1,111 @@
+"""How much of the kernel generator's latent space can the initializer use? (issue #4, analysis only)
+
+The encoder is trained (GLKM Algorithm 1) towards inverted codes ``z* = argmin_z ‖G(z) − k‖₁``,
+so ``G(E(y))`` can hardly fit the true kernel better than ``G(z*)`` does. On the same validation
+samples as ``deblurkit initializer-report`` (the validation split of the sharp photos, fresh
+kernels of synthesis seed ``seed + 10 000``, noise σ ≤ 0.01), this prints the mean MNC
+(:func:`deblurkit.metrics.mnc_batch`, shift- and flip-tolerant) against the true kernel of
+
+- ``G(E(y))`` — the initial kernel the report scores;
+- ``G(z*)`` after N Adam steps (lr 0.01, the training recipe's inversion) started from ``E(y)``;
+- ``G(z*)`` after N steps from the best of R random codes ``z ~ N(0, I)`` (the lowest final L1);
+- the kernel itself pushed through the generator's *first-layer output* ``w`` space (fit from
+  ``g1(E(y))``) — how much a ``w``-space code could hold.
+
+No ground truth selects anything the product returns; this only measures the ceiling.
+
+Usage::
+
+    python benchmarks/initializer_ceiling.py --size 31 --count 64 --steps 30 200 --restarts 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from deblurkit.datasets import load_sharp_images
+from deblurkit.kernels import synthesize_training_set
+from deblurkit.metrics import mnc_batch
+from deblurkit.models.serialization import load_initializer, load_kernel_generator
+from deblurkit.reports.initializer import validation_samples
+from deblurkit.train.initializer import invert_latents
+
+
+def _mean_mnc(kernels: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean MNC of ``(B, 1, S, S)`` kernels against ``(B, 1, S, S)`` true kernels."""
+    return float(np.mean([mnc_batch(kernels[i, 0], truth[i, 0].numpy()).mnc[0] for i in range(len(kernels))]))
+
+
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().flatten(1).sum(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=31)
+    ap.add_argument("--gan", default=None, help="default weights/kernel_gan_S.safetensors")
+    ap.add_argument("--initializer", default=None, help="default weights/initializer_S.safetensors")
+    ap.add_argument("--images", default="../shared/data/train/cbsd432")
+    ap.add_argument("--count", type=int, default=64)
+    ap.add_argument("--steps", type=int, nargs="+", default=[30, 200])
+    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    S = args.size
+    G, _ = load_kernel_generator(args.gan or f"weights/kernel_gan_{S}.safetensors", size=S)
+    E, _ = load_initializer(args.initializer or f"weights/initializer_{S}.safetensors", size=S)
+    G.eval(), E.eval()
+    for p in G.parameters():
+        p.requires_grad_(False)
+    fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
+    val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
+    y = torch.cat([v[1] for v in val])
+    k = torch.from_numpy(np.stack([v[2] for v in val])).float()[:, None]
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        z_hat = E(y)
+        rows = {"init G(E(y))": _mean_mnc(G(z_hat), k)}
+    for n in args.steps:
+        rows[f"G(z*), {n} steps from E(y)"] = _mean_mnc(G(invert_latents(G, k, z_hat, n)), k)
+    n = max(args.steps)
+    best, best_l1 = None, None
+    for _ in range(args.restarts):
+        z = invert_latents(G, k, torch.randn_like(z_hat), n)
+        with torch.no_grad():
+            l1 = _l1(G(z), k)
+        if best is None:
+            best, best_l1 = z, l1
+        else:
+            better = (l1 < best_l1).view(-1, 1, 1, 1)
+            best, best_l1 = torch.where(better, z, best), torch.minimum(l1, best_l1)
+    with torch.no_grad():
+        rows[f"G(z*), {n} steps, best of {args.restarts} random starts"] = _mean_mnc(G(best), k)
+    # w space: the generator's first-layer feature map, fitted from g1(E(y))
+    with torch.no_grad():
+        w = G.first_layer(z_hat).clone()
+    w.requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=0.1)
+    for _ in range(n):
+        (w.grad,) = torch.autograd.grad(_l1(G.from_w(w), k).sum(), w)
+        opt.step()
+        with torch.no_grad():
+            w.clamp_(min=0)  # w_k follows a ReLU
+    with torch.no_grad():
+        rows[f"G.from_w(w*), {n} steps from g1(E(y))"] = _mean_mnc(G.from_w(w), k)
+    for name, v in rows.items():
+        print(f"{name:<52} {v:.3f}")
+    print(f"({args.count} validation samples, size {S}, {time.perf_counter() - t0:.0f} s)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"size": S, "count": args.count, "seed": args.seed, "mean_mnc": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Oracle-kernel ceiling of a synthetic non-uniform set (issue #7, analysis only).
+
+For every image of a ``deblurkit synth-set`` camera-shake folder (``blurry/``, ``gt/``,
+``kernels/<stem>_kernels.npy`` of shape ``(rows, cols, S, S)``), the blurry input is deconvolved
+non-blindly with the **true** kernels, as the solver's last stage does with its estimates:
+
+- ``patchwise``: every patch with its own true kernel, blended by the SVOLA windows
+  (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`) — what ``deblur-nonuniform`` could
+  reach with perfect patch kernels;
+- ``uniform``: the whole image with the mean of the patch kernels
+  (:func:`deblurkit.solvers.nonblind.deconvolve`) — what one global kernel could reach.
+
+PSNR / SSIM by the Lai protocol (shift-aligned, Y channel, as ``deblurkit eval --protocol lai``).
+The gap between the two columns bounds what the patch model can add over a uniform solver on the
+set; the gap to the blurry column bounds the gain over the input. Ground truth only scores here;
+nothing the product returns is chosen with it.
+
+Usage::
+
+    deblurkit synth-set ../shared/data/train/cbsd432 --count 20 --split val --crop 256 --seed 0 -o nu_set
+    python benchmarks/nonuniform_oracle.py nu_set [--json oracle.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deblurkit.io.images import read_image
+from deblurkit.metrics.protocols import compare_upto_shift
+from deblurkit.solvers.nonblind import deconvolve, deconvolve_patchwise
+
+
+def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    r = compare_upto_shift(img, gt, luma=True)
+    return r.psnr, r.ssim
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("set", type=Path, help="synth-set camera-shake folder")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    rows = []
+    for kfile in sorted((args.set / "kernels").glob("*_kernels.npy")):
+        stem = kfile.name[: -len("_kernels.npy")]
+        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
+        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
+        K = np.load(kfile)
+        grid = K.shape[:2]
+        yt = torch.from_numpy(y).permute(2, 0, 1).double()
+        ks = torch.from_numpy(K.reshape(-1, *K.shape[2:])).double()
+        patch = deconvolve_patchwise(yt, ks, grid).permute(1, 2, 0).numpy()
+        unif = deconvolve(yt, ks.mean(0)).permute(1, 2, 0).numpy()
+        row = {"image": stem, "grid": list(grid)}
+        for name, img in (("blurry", y), ("uniform", unif), ("patchwise", patch)):
+            row[name] = _score(np.clip(img, 0, 1).astype(np.float32), gt)
+        rows.append(row)
+        print(f"{stem:<8} " + "  ".join(f"{n} {row[n][0]:6.2f}/{row[n][1]:.3f}" for n in ("blurry", "uniform", "patchwise")), flush=True)
+    means = {n: [float(np.mean([r[n][i] for r in rows])) for i in (0, 1)] for n in ("blurry", "uniform", "patchwise")}
+    print("mean     " + "  ".join(f"{n} {means[n][0]:6.2f}/{means[n][1]:.3f}" for n in means))
+    if args.json:
+        args.json.write_text(json.dumps({"set": str(args.set), "per_image": rows, "mean": means}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
