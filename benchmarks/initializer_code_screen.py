@@ -1,0 +1,102 @@
+"""Screen: an initializer that encodes into ``z`` (as shipped) or into the first-layer code ``w_k``.
+
+Analysis only (issue #4). ``benchmarks/initializer_ceiling.py`` shows that the generator's
+100-d ``z`` space fits the validation kernels at MNC ≈ 0.74 at best, its first-layer ``w`` space
+at ≈ 0.96. This trains the same encoder by the same Algorithm 1 trainer
+(:func:`deblurkit.train.initializer.train_initializer`, cached recipe) for a few hundred steps,
+once with the generator as it is (``--code z``) and once with the truncated generator
+``G_k^{(w)}`` of GLKM Eq. (6) seen as a generator of the flattened code ``w`` (``--code w``: the
+encoder's head has ``256·k1²`` outputs, the inner inversion runs in ``w`` space, λ weighs
+``‖E(y) − w*‖²``), and scores ``G(E(y))`` with :func:`deblurkit.reports.initializer.initializer_report`
+on the report's validation samples (fresh kernels) and on Levin.
+
+Usage (one thread each, two arms side by side)::
+
+    python benchmarks/initializer_code_screen.py --code z --steps 300 --json scr_z.json
+    python benchmarks/initializer_code_screen.py --code w --steps 300 --json scr_w.json
+    python benchmarks/initializer_code_screen.py --code w --steps 300 --lam 0.01 --json scr_w_lam0.01.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from types import SimpleNamespace
+
+import torch
+
+from deblurkit.datasets import load_sharp_images
+from deblurkit.kernels import synthesize_training_set
+from deblurkit.models.serialization import load_kernel_generator
+from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
+from deblurkit.train.initializer import RECIPES, train_initializer
+
+
+class WCodeGenerator(torch.nn.Module):
+    """The truncated generator ``w ↦ G_k^{(w)}(w)`` with ``w`` flattened to ``(B, 256·k1², 1, 1)``.
+
+    Exposes what the trainer and the report use of a :class:`KernelGenerator`: ``config.size``,
+    ``config.latent_dim``, ``forward`` and ``sample_latent`` (``g1`` of ``z ~ N(0, I)``).
+    """
+
+    def __init__(self, generator: torch.nn.Module) -> None:
+        super().__init__()
+        self.g = generator
+        self.w_shape = tuple(generator.config.w_shape)
+        n = int(torch.tensor(self.w_shape).prod())
+        self.config = SimpleNamespace(size=generator.config.size, latent_dim=n)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1."""
+        return self.g.from_w(code.reshape(code.shape[0], *self.w_shape))
+
+    @torch.no_grad()
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``g1(z)`` of ``n`` codes ``z ~ N(0, I)``, flattened."""
+        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--code", choices=["z", "w"], required=True)
+    ap.add_argument("--size", type=int, default=31)
+    ap.add_argument("--images", default="../shared/data/train/cbsd432")
+    ap.add_argument("--levin", default="../shared/data/levin")
+    ap.add_argument("--synth", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--lam", type=float, default=0.1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", required=True)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    G, _ = load_kernel_generator(f"weights/kernel_gan_{args.size}.safetensors", size=args.size)
+    G.eval()
+    gen = G if args.code == "z" else WCodeGenerator(G).eval()
+    kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
+    recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
+    sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        res = train_initializer(sharp, kernels, gen, recipe, work)
+    wall = time.perf_counter() - t0
+    fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
+    val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
+    rep = initializer_report(res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed)
+    out = {
+        "code": args.code, "steps": res.steps, "train_wall_s": round(wall, 1), "lam": args.lam, "lr": args.lr,
+        "crop": args.crop, "synth": args.synth, "history": res.history,
+        **{s: {k: v for k, v in rep[s].items() if k != "per_image"} for s in ("validation", "levin")},
+    }
+    print(json.dumps(out, indent=1))
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
