@@ -33,16 +33,12 @@ from deblurkit.kernels import synthesize_training_set
 from deblurkit.metrics import mnc_batch
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.reports.initializer import validation_samples
-from deblurkit.train.initializer import invert_latents
+from deblurkit.train.initializer import _l1, invert_latents
 
 
 def _mean_mnc(kernels: torch.Tensor, truth: torch.Tensor) -> float:
     """Mean MNC of ``(B, 1, S, S)`` kernels against ``(B, 1, S, S)`` true kernels."""
     return float(np.mean([mnc_batch(kernels[i, 0], truth[i, 0].numpy()).mnc[0] for i in range(len(kernels))]))
-
-
-def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().flatten(1).sum(1)
 
 
 def main() -> None:
