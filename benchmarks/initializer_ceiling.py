@@ -9,8 +9,9 @@ kernels of synthesis seed ``seed + 10 000``, noise σ ≤ 0.01), this prints the
 - ``G(E(y))`` — the initial kernel the report scores;
 - ``G(z*)`` after N Adam steps (lr 0.01, the training recipe's inversion) started from ``E(y)``;
 - ``G(z*)`` after N steps from the best of R random codes ``z ~ N(0, I)`` (the lowest final L1);
-- the kernel itself pushed through the generator's *first-layer output* ``w`` space (fit from
-  ``g1(E(y))``) — how much a ``w``-space code could hold.
+- ``G_k^{(w)}(w*)`` (GLKM Eq. (6)): the same L1 fit in the generator's first-layer feature space
+  ``w`` (Adam, lr 0.1, ``w`` kept ≥ 0 as after g1's ReLU), started from ``g1(E(y))`` — how much a
+  ``w``-space code could hold.
 
 No ground truth selects anything the product returns; this only measures the ceiling.
 
@@ -57,7 +58,8 @@ def main() -> None:
     S = args.size
     G, _ = load_kernel_generator(args.gan or f"weights/kernel_gan_{S}.safetensors", size=S)
     E, _ = load_initializer(args.initializer or f"weights/initializer_{S}.safetensors", size=S)
-    G.eval(), E.eval()
+    G.eval()
+    E.eval()
     for p in G.parameters():
         p.requires_grad_(False)
     fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
@@ -71,16 +73,13 @@ def main() -> None:
     for n in args.steps:
         rows[f"G(z*), {n} steps from E(y)"] = _mean_mnc(G(invert_latents(G, k, z_hat, n)), k)
     n = max(args.steps)
-    best, best_l1 = None, None
+    best, best_l1 = z_hat, torch.full((len(k),), float("inf"))
     for _ in range(args.restarts):
         z = invert_latents(G, k, torch.randn_like(z_hat), n)
         with torch.no_grad():
             l1 = _l1(G(z), k)
-        if best is None:
-            best, best_l1 = z, l1
-        else:
-            better = (l1 < best_l1).view(-1, 1, 1, 1)
-            best, best_l1 = torch.where(better, z, best), torch.minimum(l1, best_l1)
+        best = torch.where((l1 < best_l1).view(-1, 1, 1, 1), z, best)
+        best_l1 = torch.minimum(l1, best_l1)
     with torch.no_grad():
         rows[f"G(z*), {n} steps, best of {args.restarts} random starts"] = _mean_mnc(G(best), k)
     # w space: the generator's first-layer feature map, fitted from g1(E(y))

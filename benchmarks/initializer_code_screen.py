@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from dataclasses import replace
@@ -46,8 +47,7 @@ class WCodeGenerator(torch.nn.Module):
         super().__init__()
         self.g = generator
         self.w_shape = tuple(generator.config.w_shape)
-        n = int(torch.tensor(self.w_shape).prod())
-        self.config = SimpleNamespace(size=generator.config.size, latent_dim=n)
+        self.config = SimpleNamespace(size=generator.config.size, latent_dim=math.prod(self.w_shape))
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1."""
