@@ -15,6 +15,12 @@ Usage (one thread each, two arms side by side)::
     python benchmarks/initializer_code_screen.py --code z --steps 300 --json scr_z.json
     python benchmarks/initializer_code_screen.py --code w --steps 300 --json scr_w.json
     python benchmarks/initializer_code_screen.py --code w --steps 300 --lam 0.01 --json scr_w_lam0.01.json
+
+``--full`` trains with the shipped recipe instead (``RECIPES["cpu"]`` unchanged: 256-px crops,
+30 epochs × 256 steps; only ``--lam`` and ``--seed`` apply) on ``--synth`` kernels, keeping its
+checkpoints in ``--workdir`` (``--resume`` continues them)::
+
+    python benchmarks/initializer_code_screen.py --code w --full --synth 8192 --workdir wfull --json full_w.json
 """
 
 from __future__ import annotations
@@ -72,6 +78,9 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full", action="store_true", help="the shipped cpu recipe (ignores --steps/--lr/--crop)")
+    ap.add_argument("--workdir", default=None, help="keep checkpoints here (default: a temporary folder)")
+    ap.add_argument("--resume", action="store_true")
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -79,11 +88,20 @@ def main() -> None:
     G.eval()
     gen = G if args.code == "z" else WCodeGenerator(G).eval()
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
-    recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
+    if args.full:
+        recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed)
+    else:
+        recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
     sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
+
+    def report_progress(ev) -> None:
+        if ev.step % 100 == 0:
+            print(f"step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} inner_l1 {ev.inner_l1:.3f} {time.perf_counter() - t0:.0f} s", flush=True)
+
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as work:
-        res = train_initializer(sharp, kernels, gen, recipe, work)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or tmp
+        res = train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
     wall = time.perf_counter() - t0
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
     val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
