@@ -42,7 +42,12 @@ import torch
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.serialization import load_kernel_generator
-from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
+from deblurkit.reports.initializer import (
+    initializer_report,
+    levin_samples,
+    validation_samples,
+)
+from deblurkit.train import initializer as trainer
 from deblurkit.train.initializer import RECIPES, train_initializer
 
 
@@ -53,20 +58,51 @@ class WCodeGenerator(torch.nn.Module):
     ``config.latent_dim``, ``forward`` and ``sample_latent`` (``g1`` of ``z ~ N(0, I)``).
     """
 
-    def __init__(self, generator: torch.nn.Module) -> None:
+    def __init__(self, generator: torch.nn.Module, nonnegative: bool = False) -> None:
         super().__init__()
         self.g = generator
+        self.nonnegative = nonnegative
         self.w_shape = tuple(generator.config.w_shape)
-        self.config = SimpleNamespace(size=generator.config.size, latent_dim=math.prod(self.w_shape))
+        self.config = SimpleNamespace(
+            size=generator.config.size, latent_dim=math.prod(self.w_shape)
+        )
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1."""
+        """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1 (``relu(code)`` if nonnegative)."""
+        if self.nonnegative:
+            code = torch.relu(code)
         return self.g.from_w(code.reshape(code.shape[0], *self.w_shape))
 
     @torch.no_grad()
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``g1(z)`` of ``n`` codes ``z ~ N(0, I)``, flattened."""
-        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
+        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(
+            n, -1, 1, 1
+        )
+
+
+def invert_nonnegative(
+    generator: torch.nn.Module,
+    kernels: torch.Tensor,
+    w0: torch.Tensor,
+    steps: int,
+    lr: float = 0.01,
+) -> torch.Tensor:
+    """:func:`deblurkit.train.initializer.invert_latents` projected onto ``w ≥ 0`` after every Adam step.
+
+    ``g1`` ends in a ReLU, so the first-layer codes the generator produces are non-negative (the
+    ceiling fit of ``benchmarks/initializer_ceiling.py`` projects the same way).
+    """
+    w = w0.detach().clamp(min=0).requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    for _ in range(steps):
+        (w.grad,) = torch.autograd.grad((generator(w) - kernels).abs().sum(), w)
+        opt.step()
+        with torch.no_grad():
+            w.clamp_(min=0)
+    return w.detach()
 
 
 def main() -> None:
@@ -82,38 +118,94 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--full", action="store_true", help="the shipped cpu recipe (ignores --steps/--lr/--crop)")
-    ap.add_argument("--workdir", default=None, help="keep checkpoints here (default: a temporary folder)")
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="the shipped cpu recipe (ignores --steps/--lr/--crop)",
+    )
+    ap.add_argument(
+        "--workdir",
+        default=None,
+        help="keep checkpoints here (default: a temporary folder)",
+    )
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument(
+        "--nonnegative",
+        action="store_true",
+        help="w only: the generator reads relu(code) and the inversion projects onto w ≥ 0 after every step",
+    )
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    G, _ = load_kernel_generator(f"weights/kernel_gan_{args.size}.safetensors", size=args.size)
+    G, _ = load_kernel_generator(
+        f"weights/kernel_gan_{args.size}.safetensors", size=args.size
+    )
     G.eval()
-    gen = G if args.code == "z" else WCodeGenerator(G).eval()
+    gen = (
+        G
+        if args.code == "z"
+        else WCodeGenerator(G, nonnegative=args.nonnegative).eval()
+    )
+    if args.nonnegative:
+        trainer.invert_latents = invert_nonnegative
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
     if args.full:
         recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed)
     else:
-        recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
+        recipe = replace(
+            RECIPES["cpu"],
+            lam=args.lam,
+            lr=args.lr,
+            crop=args.crop,
+            max_steps=args.steps,
+            seed=args.seed,
+        )
     sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
 
     def report_progress(ev) -> None:
         if ev.step % 100 == 0:
-            print(f"step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} inner_l1 {ev.inner_l1:.3f} {time.perf_counter() - t0:.0f} s", flush=True)
+            print(
+                f"step {ev.step}/{ev.total_steps} loss {ev.loss:.4f} inner_l1 {ev.inner_l1:.3f} {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or tmp
-        res = train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
+        res = train_initializer(
+            sharp,
+            kernels,
+            gen,
+            recipe,
+            work,
+            resume=args.resume,
+            progress=report_progress,
+        )
     wall = time.perf_counter() - t0
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
-    val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
-    rep = initializer_report(res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed)
+    val = validation_samples(
+        load_sharp_images(args.images, split="val", min_side=256),
+        fresh,
+        args.count,
+        seed=args.seed,
+    )
+    rep = initializer_report(
+        res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed
+    )
     out = {
-        "code": args.code, "steps": res.steps, "train_wall_s": round(wall, 1), "lam": args.lam, "lr": args.lr,
-        "crop": args.crop, "synth": args.synth, "history": res.history,
-        **{s: {k: v for k, v in rep[s].items() if k != "per_image"} for s in ("validation", "levin")},
+        "code": args.code,
+        "nonnegative": args.nonnegative,
+        "steps": res.steps,
+        "train_wall_s": round(wall, 1),
+        "lam": args.lam,
+        "lr": args.lr,
+        "crop": args.crop,
+        "synth": args.synth,
+        "history": res.history,
+        **{
+            s: {k: v for k, v in rep[s].items() if k != "per_image"}
+            for s in ("validation", "levin")
+        },
     }
     print(json.dumps(out, indent=1))
     with open(args.json, "w") as f:
