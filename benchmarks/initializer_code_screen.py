@@ -43,11 +43,7 @@ import torch
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.serialization import load_kernel_generator
-from deblurkit.reports.initializer import (
-    initializer_report,
-    levin_samples,
-    validation_samples,
-)
+from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
 from deblurkit.train import initializer as trainer
 from deblurkit.train.initializer import RECIPES, train_initializer
 
@@ -64,9 +60,7 @@ class WCodeGenerator(torch.nn.Module):
         self.g = generator
         self.nonnegative = nonnegative
         self.w_shape = tuple(generator.config.w_shape)
-        self.config = SimpleNamespace(
-            size=generator.config.size, latent_dim=math.prod(self.w_shape)
-        )
+        self.config = SimpleNamespace(size=generator.config.size, latent_dim=math.prod(self.w_shape))
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1 (``relu(code)`` if nonnegative)."""
@@ -75,21 +69,13 @@ class WCodeGenerator(torch.nn.Module):
         return self.g.from_w(code.reshape(code.shape[0], *self.w_shape))
 
     @torch.no_grad()
-    def sample_latent(
-        self, n: int, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``g1(z)`` of ``n`` codes ``z ~ N(0, I)``, flattened."""
-        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(
-            n, -1, 1, 1
-        )
+        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
 
 
 def invert_nonnegative(
-    generator: torch.nn.Module,
-    kernels: torch.Tensor,
-    w0: torch.Tensor,
-    steps: int,
-    lr: float = 0.01,
+    generator: torch.nn.Module, kernels: torch.Tensor, w0: torch.Tensor, steps: int, lr: float = 0.01
 ) -> torch.Tensor:
     """:func:`deblurkit.train.initializer.invert_latents` projected onto ``w ≥ 0`` after every Adam step.
 
@@ -119,16 +105,8 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--full",
-        action="store_true",
-        help="the shipped cpu recipe (ignores --steps/--lr/--crop)",
-    )
-    ap.add_argument(
-        "--workdir",
-        default=None,
-        help="keep checkpoints here (default: a temporary folder)",
-    )
+    ap.add_argument("--full", action="store_true", help="the shipped cpu recipe (ignores --steps/--lr/--crop)")
+    ap.add_argument("--workdir", default=None, help="keep checkpoints here (default: a temporary folder)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument(
         "--nonnegative",
@@ -138,29 +116,16 @@ def main() -> None:
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
-    G, _ = load_kernel_generator(
-        f"weights/kernel_gan_{args.size}.safetensors", size=args.size
-    )
+    G, _ = load_kernel_generator(f"weights/kernel_gan_{args.size}.safetensors", size=args.size)
     G.eval()
-    gen = (
-        G
-        if args.code == "z"
-        else WCodeGenerator(G, nonnegative=args.nonnegative).eval()
-    )
-    if args.nonnegative:
+    gen = G if args.code == "z" else WCodeGenerator(G, nonnegative=args.nonnegative).eval()
+    if args.nonnegative:  # analysis only: the trainer's inversion swapped for the projected one
         trainer.invert_latents = invert_nonnegative
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
     if args.full:
         recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed)
     else:
-        recipe = replace(
-            RECIPES["cpu"],
-            lam=args.lam,
-            lr=args.lr,
-            crop=args.crop,
-            max_steps=args.steps,
-            seed=args.seed,
-        )
+        recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
     sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
 
     def report_progress(ev) -> None:
@@ -173,26 +138,13 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or tmp
-        res = train_initializer(
-            sharp,
-            kernels,
-            gen,
-            recipe,
-            work,
-            resume=args.resume,
-            progress=report_progress,
-        )
+        res = train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
     wall = time.perf_counter() - t0
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
     val = validation_samples(
-        load_sharp_images(args.images, split="val", min_side=256),
-        fresh,
-        args.count,
-        seed=args.seed,
+        load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed
     )
-    rep = initializer_report(
-        res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed
-    )
+    rep = initializer_report(res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed)
     out = {
         "code": args.code,
         "nonnegative": args.nonnegative,
@@ -203,10 +155,7 @@ def main() -> None:
         "crop": args.crop,
         "synth": args.synth,
         "history": res.history,
-        **{
-            s: {k: v for k, v in rep[s].items() if k != "per_image"}
-            for s in ("validation", "levin")
-        },
+        **{s: {k: v for k, v in rep[s].items() if k != "per_image"} for s in ("validation", "levin")},
     }
     print(json.dumps(out, indent=1))
     with open(args.json, "w") as f:
