@@ -84,14 +84,8 @@ def main() -> None:
         rows[f"G(z*), {n} steps, best of {args.restarts} random starts"] = _mean_mnc(G(best), k)
     # w space: the generator's first-layer feature map, fitted from g1(E(y))
     with torch.no_grad():
-        w = G.first_layer(z_hat).clone()
-    w.requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=0.1)
-    for _ in range(n):
-        (w.grad,) = torch.autograd.grad(_l1(G.from_w(w), k).sum(), w)
-        opt.step()
-        with torch.no_grad():
-            w.clamp_(min=0)  # w_k follows a ReLU
+        w0 = G.first_layer(z_hat)
+    w = invert_latents(G.from_w, k, w0, n, lr=0.1, nonnegative=True)  # w_k follows a ReLU
     with torch.no_grad():
         rows[f"G.from_w(w*), {n} steps from g1(E(y))"] = _mean_mnc(G.from_w(w), k)
     for name, v in rows.items():

@@ -22,6 +22,11 @@ checkpoints in ``--workdir`` (``--resume`` continues them)::
 
     python benchmarks/initializer_code_screen.py --code w --full --synth 8192 --workdir wfull --json full_w.json
 
+``--score-only`` skips training and scores the encoder of ``--workdir``'s checkpoint (a run going on
+or stopped); the JSON also gives the range and mean squared norm of the cached inverted codes and of
+256 random codes of the generator (``cached_codes``, ``random_codes``). ``--nonnegative`` (``w``
+only) has the generator read ``relu(code)`` and the trainer's inversion project onto ``w ≥ 0``.
+
 Results (``docs/benchmarks.md``, "Encoding into w instead of z"): the 300-step screens tie; over the
 full schedule the ``w`` encoder stays 0.05 below the shipped ``z`` one on validation (0.565 vs 0.612
 at epoch 24), its cached ``w*`` far outside the ``g1(z) ≥ 0`` set (the inversion is unconstrained);
@@ -36,16 +41,20 @@ import math
 import tempfile
 import time
 from dataclasses import replace
+from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
+from deblurkit.models.initializer import InitializerConfig, KernelInitializer
 from deblurkit.models.serialization import load_kernel_generator
 from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
 from deblurkit.train import initializer as trainer
-from deblurkit.train.initializer import RECIPES, train_initializer
+from deblurkit.train.checkpoint import load_checkpoint
+from deblurkit.train.initializer import CHECKPOINT_NAME, RECIPES, invert_latents, train_initializer
 
 
 class WCodeGenerator(torch.nn.Module):
@@ -74,22 +83,13 @@ class WCodeGenerator(torch.nn.Module):
         return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
 
 
-def invert_nonnegative(
-    generator: torch.nn.Module, kernels: torch.Tensor, w0: torch.Tensor, steps: int, lr: float = 0.01
-) -> torch.Tensor:
-    """:func:`deblurkit.train.initializer.invert_latents` projected onto ``w ≥ 0`` after every Adam step.
-
-    ``g1`` ends in a ReLU, so the first-layer codes the generator produces are non-negative (the
-    ceiling fit of ``benchmarks/initializer_ceiling.py`` projects the same way).
-    """
-    w = w0.detach().clamp(min=0).requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=lr)
-    for _ in range(steps):
-        (w.grad,) = torch.autograd.grad((generator(w) - kernels).abs().sum(), w)
-        opt.step()
-        with torch.no_grad():
-            w.clamp_(min=0)
-    return w.detach()
+def code_sizes(codes: torch.Tensor) -> dict:
+    """Range and mean squared norm of ``(N, D, 1, 1)`` codes (how far the inverted targets wander)."""
+    return {
+        "min": float(codes.min()),
+        "max": float(codes.max()),
+        "mean_sq_norm": float(codes.pow(2).flatten(1).sum(1).mean()),
+    }
 
 
 def main() -> None:
@@ -113,14 +113,23 @@ def main() -> None:
         action="store_true",
         help="w only: the generator reads relu(code) and the inversion projects onto w ≥ 0 after every step",
     )
+    ap.add_argument(
+        "--score-only",
+        action="store_true",
+        help="no training: score the encoder of --workdir's checkpoint (a run still going or stopped)",
+    )
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
+    if args.nonnegative and args.code != "w":
+        ap.error("--nonnegative applies to --code w only")
+    if args.score_only and not args.workdir:
+        ap.error("--score-only needs --workdir")
     torch.manual_seed(args.seed)
     G, _ = load_kernel_generator(f"weights/kernel_gan_{args.size}.safetensors", size=args.size)
     G.eval()
     gen = G if args.code == "z" else WCodeGenerator(G, nonnegative=args.nonnegative).eval()
-    if args.nonnegative:  # analysis only: the trainer's inversion swapped for the projected one
-        trainer.invert_latents = invert_nonnegative
+    if args.nonnegative:  # analysis only: the trainer's inversion made to project onto w ≥ 0
+        trainer.invert_latents = partial(invert_latents, nonnegative=True)
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
     if args.full:
         recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed)
@@ -137,24 +146,29 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.workdir or tmp
-        res = train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
-    wall = time.perf_counter() - t0
+        work = Path(args.workdir or tmp)
+        if not args.score_only:
+            train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
+        state = load_checkpoint(work / CHECKPOINT_NAME, map_location="cpu")
+    encoder = KernelInitializer(InitializerConfig(args.size, gen.config.latent_dim, state["recipe"]["features"]))
+    encoder.load_state_dict(state["encoder"])
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
     val = validation_samples(
         load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed
     )
-    rep = initializer_report(res.encoder, gen, kernels, val, levin_samples(args.levin), seed=args.seed)
+    rep = initializer_report(encoder.eval(), gen, kernels, val, levin_samples(args.levin), seed=args.seed)
     out = {
         "code": args.code,
         "nonnegative": args.nonnegative,
-        "steps": res.steps,
-        "train_wall_s": round(wall, 1),
+        "steps": state["step"],
+        "train_wall_s": round(state["wall_s"], 1),
         "lam": args.lam,
         "lr": args.lr,
         "crop": args.crop,
         "synth": args.synth,
-        "history": res.history,
+        "history": state["history"],
+        "cached_codes": code_sizes(state["cache"][state["cached"]]),
+        "random_codes": code_sizes(gen.sample_latent(256, torch.Generator().manual_seed(0))),
         **{s: {k: v for k, v in rep[s].items() if k != "per_image"} for s in ("validation", "levin")},
     }
     print(json.dumps(out, indent=1))

@@ -43,6 +43,16 @@ def test_inversion_lowers_l1(generator, kernels):
     assert all(p.grad is None for p in generator.parameters())
 
 
+def test_nonnegative_inversion_in_w_space_stays_in_the_relu_range_and_lowers_l1(generator, kernels):
+    k = torch.from_numpy(kernels[:4])[:, None]
+    w0 = torch.randn(4, *generator.config.w_shape, generator=torch.Generator().manual_seed(0))
+    before = (generator.from_w(w0.clamp(min=0)) - k).abs().flatten(1).sum(1)
+    w = invert_latents(generator.from_w, k, w0, steps=20, lr=0.1, nonnegative=True)
+    after = (generator.from_w(w) - k).abs().flatten(1).sum(1)
+    assert w.shape == w0.shape and float(w.min()) >= 0.0
+    assert (after < before).all()
+
+
 def test_inner_then_outer_steps_lower_the_outer_loss(generator, kernels):
     torch.manual_seed(0)
     E = KernelInitializer(InitializerConfig())

@@ -120,7 +120,12 @@ RECIPES: dict[str, InitializerRecipe] = {
 
 
 def invert_latents(
-    generator: KernelGenerator, kernels: torch.Tensor, z0: torch.Tensor, steps: int, lr: float = 0.01
+    generator: KernelGenerator,
+    kernels: torch.Tensor,
+    z0: torch.Tensor,
+    steps: int,
+    lr: float = 0.01,
+    nonnegative: bool = False,
 ) -> torch.Tensor:
     """GAN inversion ``argmin_z ‖G(z) − k‖₁`` by Adam from ``z0`` (Algorithm 1, lines 3–6).
 
@@ -128,20 +133,26 @@ def invert_latents(
     The generator's parameters get no gradient.
 
     Args:
-        generator: the frozen kernel generator in eval mode.
+        generator: the frozen kernel generator in eval mode, or any code → kernel callable (e.g.
+            ``G.from_w``, the truncated generator of GLKM Eq. (6)).
         kernels: ``(B, 1, S, S)`` target kernels summing to 1.
-        z0: ``(B, latent_dim, 1, 1)`` starting codes.
-        steps: Adam steps (0 returns ``z0``).
+        z0: ``(B, ...)`` starting codes (``(B, latent_dim, 1, 1)`` for ``G``).
+        steps: Adam steps (0 returns ``z0``, clamped if ``nonnegative``).
         lr: Adam learning rate.
+        nonnegative: project the codes onto ``≥ 0`` at the start and after every step — the range
+            of the first-layer code ``w_k = g1(z)``, which ends in a ReLU.
 
     Returns:
-        ``(B, latent_dim, 1, 1)`` detached codes.
+        Detached codes shaped like ``z0``.
     """
-    z = z0.detach().clone().requires_grad_(True)
+    z = (z0.detach().clamp(min=0) if nonnegative else z0.detach().clone()).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for _ in range(steps):
         (z.grad,) = torch.autograd.grad((generator(z) - kernels).abs().sum(), z)
         opt.step()
+        if nonnegative:
+            with torch.no_grad():
+                z.clamp_(min=0)
     return z.detach()
 
 
