@@ -84,6 +84,10 @@ def train_initializer_cmd(
     features: Annotated[
         Features | None, typer.Option("--features", help="Override: encoder input, luminance or gradient autocorrelation.")
     ] = None,
+    stem_pool: Annotated[
+        bool | None,
+        typer.Option("--stem-pool/--no-stem-pool", help="Override: keep the ResNet stem's max-pool (off: finer maps, ~2× cost)."),
+    ] = None,
     flip_tolerant: Annotated[
         bool | None,
         typer.Option("--flip-tolerant/--no-flip-tolerant", help="Override: score E(y) against the better of k and its 180° rotation."),
@@ -114,7 +118,7 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
         start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped

@@ -91,11 +91,16 @@ class InitializerConfig:
         size: side ``S`` (pixels) of the kernels of the generator it was trained for.
         latent_dim: length of the generator's latent code ``z``.
         features: what the stem sees, one of :data:`FEATURES` (module doc).
+        stem_pool: keep torchvision's 3×3 stride-2 max-pool after the 7×7 stride-2 stem (ImageNet
+            layout: a 63×63 autocorrelation map is 16×16 entering the first residual stage). ``False``
+            drops it (32×32 there, as CIFAR-style ResNets do for small inputs; about 2× the cost).
+            No parameters depend on it; weights saved before it existed load with ``True``.
     """
 
     size: int = 31
     latent_dim: int = 100
     features: str = "luma"
+    stem_pool: bool = True
 
     def __post_init__(self) -> None:
         """Check ``features``.
@@ -142,6 +147,8 @@ class KernelInitializer(nn.Module):
         self.config = config
         net = resnet18(weights=None, num_classes=config.latent_dim)
         net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        if not config.stem_pool:
+            net.maxpool = nn.Identity()
         self.net = net
 
     def features(self, y: torch.Tensor) -> torch.Tensor:

@@ -260,7 +260,10 @@ def load_initializer(
     meta, config = read_header(path, INITIALIZER_FORMAT, _initializer.ARCH_VERSION, "kernel-initializer", size)
     try:
         cfg = InitializerConfig(
-            size=int(config["size"]), latent_dim=int(config["latent_dim"]), features=str(config["features"])
+            size=int(config["size"]),
+            latent_dim=int(config["latent_dim"]),
+            features=str(config["features"]),
+            stem_pool=bool(config.get("stem_pool", True)),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise DeblurkitError(f"{path}: malformed config ({type(e).__name__}: {e})") from None

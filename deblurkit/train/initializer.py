@@ -70,6 +70,8 @@ class InitializerRecipe:
         jpeg_prob: probability of a JPEG round trip per patch.
         seed: seeds the encoder's initial weights, the data order and the patches.
         features: the encoder's input transform (:data:`deblurkit.models.initializer.FEATURES`).
+        stem_pool: the encoder keeps the ResNet stem's max-pool
+            (:attr:`deblurkit.models.initializer.InitializerConfig.stem_pool`).
         flip_tolerant: score ``E(y)`` against the better of ``k`` and its 180° rotation (each
             inverted and cached), see :func:`outer_loss`. The gradient autocorrelation is the
             same for ``k`` and ``rot180(k)`` (``R(d) = R(−d)``), so with ``features="autocorr"``
@@ -94,6 +96,7 @@ class InitializerRecipe:
     jpeg_prob: float = 0.3
     seed: int = 0
     features: str = "autocorr"
+    stem_pool: bool = True
     flip_tolerant: bool = False
     max_steps: int | None = None
     checkpoint_every: int = 200
@@ -338,7 +341,9 @@ def train_initializer(
     for p in generator.parameters():
         p.requires_grad_(False)
     torch.manual_seed(recipe.seed)
-    enc_cfg = InitializerConfig(size=size, latent_dim=generator.config.latent_dim, features=recipe.features)
+    enc_cfg = InitializerConfig(
+        size=size, latent_dim=generator.config.latent_dim, features=recipe.features, stem_pool=recipe.stem_pool
+    )
     encoder = KernelInitializer(enc_cfg).to(device)
     if init is not None:
         if init.config != enc_cfg:
@@ -357,8 +362,9 @@ def train_initializer(
     ckpt_path = workdir / CHECKPOINT_NAME
     if resume:
         state = load_checkpoint(ckpt_path, map_location="cpu")
-        saved, mine = state.get("recipe", {}), asdict(recipe)
-        for key in ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant"):
+        saved, mine = {"stem_pool": True, **state.get("recipe", {})}, asdict(recipe)  # older checkpoints: the pool
+        keys = ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant")
+        for key in (*keys, "stem_pool"):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
