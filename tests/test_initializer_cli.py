@@ -34,10 +34,10 @@ def assets(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("features", ["luma", "autocorr"])
-def test_initializer_weights_round_trip_and_metadata(tmp_path, features):
+@pytest.mark.parametrize(("features", "stem_pool"), [("luma", True), ("autocorr", True), ("autocorr", False)])
+def test_initializer_weights_round_trip_and_metadata(tmp_path, features, stem_pool):
     torch.manual_seed(1)
-    E = KernelInitializer(InitializerConfig(size=31, features=features)).eval()
+    E = KernelInitializer(InitializerConfig(size=31, features=features, stem_pool=stem_pool)).eval()
     path = save_initializer(tmp_path / "e.safetensors", E, training_command="deblurkit train-initializer ...")
     meta = read_metadata(path)
     assert meta["format"] == "deblurkit.kernel_initializer" and meta["size"] == "31" and meta["latent_dim"] == "100"

@@ -75,3 +75,18 @@ def test_autocorr_input_is_pooled_to_about_64_pixels(size, side):
     E = KernelInitializer(InitializerConfig(size=size, features="autocorr"))
     assert E.features(torch.rand(1, 1, 200, 180)).shape == (1, 1, side, side)
     assert E(torch.rand(1, 1, 200, 180)).shape == (1, 100, 1, 1)
+
+
+def test_without_the_stem_pool_the_first_stage_sees_a_twice_finer_map():
+    """``stem_pool=False`` drops the max-pool only: same parameters, 2× finer maps after the stem."""
+    with_pool = KernelInitializer(InitializerConfig(size=31, features="autocorr"))
+    without = KernelInitializer(InitializerConfig(size=31, features="autocorr", stem_pool=False))
+    assert [p.shape for p in with_pool.parameters()] == [p.shape for p in without.parameters()]
+    x = torch.rand(1, 1, 63, 63)
+    sizes = []
+    for E in (with_pool, without):
+        n = E.net
+        sizes.append(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x))))).shape[-1])
+        with torch.no_grad():
+            assert E.eval()(torch.rand(2, 1, 64, 80)).shape == (2, 100, 1, 1)
+    assert sizes == [16, 32]

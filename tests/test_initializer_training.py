@@ -158,3 +158,12 @@ def test_flip_tolerant_training_caches_both_orientations_and_fine_tunes(generato
         assert torch.allclose(start.encoder(y), first.encoder.eval()(y))
     with pytest.raises(DeblurkitError, match="configuration"):
         train_initializer(_images(), kernels, generator, replace(recipe, features="luma"), tmp_path / "d", init=first.encoder)
+
+
+def test_stem_pool_reaches_the_encoder_and_a_resume_must_match_it(generator, kernels, tmp_path):
+    recipe = recipe_by_name("cpu", epochs=1, samples_per_epoch=8, batch=4, crop=48, inner_steps=1, warm_steps=1,
+                            stem_pool=False, checkpoint_every=0)
+    res = train_initializer(_images(), kernels, generator, recipe, tmp_path)
+    assert res.encoder.config.stem_pool is False and isinstance(res.encoder.net.maxpool, torch.nn.Identity)
+    with pytest.raises(DeblurkitError, match="stem_pool"):
+        train_initializer(_images(), kernels, generator, replace(recipe, epochs=2, stem_pool=True), tmp_path, resume=True)
