@@ -150,7 +150,10 @@ def main() -> None:
         if not args.score_only:
             train_initializer(sharp, kernels, gen, recipe, work, resume=args.resume, progress=report_progress)
         state = load_checkpoint(work / CHECKPOINT_NAME, map_location="cpu")
-    encoder = KernelInitializer(InitializerConfig(args.size, gen.config.latent_dim, state["recipe"]["features"]))
+    rec = state["recipe"]
+    encoder = KernelInitializer(
+        InitializerConfig(args.size, gen.config.latent_dim, rec["features"], stem_pool=rec.get("stem_pool", True))
+    )
     encoder.load_state_dict(state["encoder"])
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
     val = validation_samples(
