@@ -9,6 +9,9 @@ kernels of synthesis seed ``seed + 10 000``, noise σ ≤ 0.01), this prints the
 - ``G(E(y))`` — the initial kernel the report scores;
 - ``G(z*)`` after N Adam steps (lr 0.01, the training recipe's inversion) started from ``E(y)``;
 - ``G(z*)`` after N steps from the best of R random codes ``z ~ N(0, I)`` (the lowest final L1);
+- how well two such fits from different random starts agree with each other (MNC, and the squared
+  distance of their codes against that of two independent ``N(0, I)`` codes) — whether the
+  inversion's target ``z*`` is well defined at all;
 - ``G_k^{(w)}(w*)`` (GLKM Eq. (6)): the same L1 fit in the generator's first-layer feature space
   ``w`` (Adam, lr 0.1, ``w`` kept ≥ 0 as after g1's ReLU), started from ``g1(E(y))`` — how much a
   ``w``-space code could hold.
@@ -73,15 +76,30 @@ def main() -> None:
     for n in args.steps:
         rows[f"G(z*), {n} steps from E(y)"] = _mean_mnc(G(invert_latents(G, k, z_hat, n)), k)
     n = max(args.steps)
-    best, best_l1 = z_hat, torch.full((len(k),), float("inf"))
+    consistency = {}
+    best, best_l1, starts = z_hat, torch.full((len(k),), float("inf")), []
     for _ in range(args.restarts):
         z = invert_latents(G, k, torch.randn_like(z_hat), n)
+        starts.append(z)
         with torch.no_grad():
             l1 = _l1(G(z), k)
         best = torch.where((l1 < best_l1).view(-1, 1, 1, 1), z, best)
         best_l1 = torch.minimum(l1, best_l1)
     with torch.no_grad():
         rows[f"G(z*), {n} steps, best of {args.restarts} random starts"] = _mean_mnc(G(best), k)
+        if len(starts) >= 2:  # is the inversion's target well defined? two random starts for the same kernel
+            z1, z2 = starts[:2]
+            rows["agreement of two random-start fits: MNC(G(z1*), G(z2*))"] = _mean_mnc(G(z1), G(z2))
+            consistency = {
+                "mean_sq_distance_z1_z2": float((z1 - z2).pow(2).flatten(1).sum(1).mean()),
+                "mean_sq_norm_z1": float(z1.pow(2).flatten(1).sum(1).mean()),
+                "latent_dim": int(z1[0].numel()),
+            }
+            print(
+                f"two random-start fits of the same kernel: mean ‖z1* − z2*‖² {consistency['mean_sq_distance_z1_z2']:.0f}, "
+                f"mean ‖z1*‖² {consistency['mean_sq_norm_z1']:.0f} (two independent N(0, I) codes: "
+                f"{2 * consistency['latent_dim']})"
+            )
     # w space: the generator's first-layer feature map, fitted from g1(E(y))
     with torch.no_grad():
         w0 = G.first_layer(z_hat)
@@ -93,7 +111,11 @@ def main() -> None:
     print(f"({args.count} validation samples, size {S}, {time.perf_counter() - t0:.0f} s)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"size": S, "count": args.count, "seed": args.seed, "mean_mnc": rows}, f, indent=2)
+            json.dump(
+                {"size": S, "count": args.count, "seed": args.seed, "mean_mnc": rows, "random_starts": consistency},
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -364,7 +364,7 @@ def train_initializer(
         state = load_checkpoint(ckpt_path, map_location="cpu")
         saved, mine = {"stem_pool": True, **state.get("recipe", {})}, asdict(recipe)  # older checkpoints: the pool
         keys = ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant")
-        for key in (*keys, "stem_pool"):
+        for key in keys + ("stem_pool",):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
