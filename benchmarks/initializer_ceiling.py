@@ -32,10 +32,11 @@ import time
 import numpy as np
 import torch
 
+from initializer_common import add_model_args, load_models
+
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.metrics import mnc_batch
-from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.reports.initializer import validation_samples
 from deblurkit.train.initializer import _l1, invert_latents
 
@@ -47,24 +48,13 @@ def _mean_mnc(kernels: torch.Tensor, truth: torch.Tensor) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", type=int, default=31)
-    ap.add_argument("--gan", default=None, help="default weights/kernel_gan_S.safetensors")
-    ap.add_argument("--initializer", default=None, help="default weights/initializer_S.safetensors")
-    ap.add_argument("--images", default="../shared/data/train/cbsd432")
-    ap.add_argument("--count", type=int, default=64)
+    add_model_args(ap, count=64)
     ap.add_argument("--steps", type=int, nargs="+", default=[30, 200])
     ap.add_argument("--restarts", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
+    G, E = load_models(args)
     S = args.size
-    G, _ = load_kernel_generator(args.gan or f"weights/kernel_gan_{S}.safetensors", size=S)
-    E, _ = load_initializer(args.initializer or f"weights/initializer_{S}.safetensors", size=S)
-    G.eval()
-    E.eval()
-    for p in G.parameters():
-        p.requires_grad_(False)
     fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
     val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
     y = torch.cat([v[1] for v in val])

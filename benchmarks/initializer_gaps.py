@@ -33,27 +33,21 @@ import time
 
 import torch
 
+from initializer_common import add_model_args, load_models
+
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
-from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.reports.initializer import initializer_report, validation_samples
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", type=int, default=31)
-    ap.add_argument("--gan", default=None, help="default weights/kernel_gan_S.safetensors")
-    ap.add_argument("--initializer", default=None, help="default weights/initializer_S.safetensors")
-    ap.add_argument("--images", default="../shared/data/train/cbsd432")
+    add_model_args(ap, count=200)
     ap.add_argument("--synth", type=int, default=8192, help="the training synthesis size N (mix family)")
-    ap.add_argument("--count", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
+    G, E = load_models(args)
     S = args.size
-    G, _ = load_kernel_generator(args.gan or f"weights/kernel_gan_{S}.safetensors", size=S)
-    E, _ = load_initializer(args.initializer or f"weights/initializer_{S}.safetensors", size=S)
     train_kernels, _ = synthesize_training_set(S, args.synth, "mix", args.seed)
     fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
     val_photos = load_sharp_images(args.images, split="val", min_side=256)
