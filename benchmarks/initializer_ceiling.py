@@ -32,12 +32,9 @@ import time
 import numpy as np
 import torch
 
-from initializer_common import add_model_args, load_models
+from initializer_common import add_model_args, load_models, report_validation_set
 
-from deblurkit.datasets import load_sharp_images
-from deblurkit.kernels import synthesize_training_set
 from deblurkit.metrics import mnc_batch
-from deblurkit.reports.initializer import validation_samples
 from deblurkit.train.initializer import _l1, invert_latents
 
 
@@ -55,8 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     G, E = load_models(args)
     S = args.size
-    fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
-    val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
+    val = report_validation_set(args)
     y = torch.cat([v[1] for v in val])
     k = torch.from_numpy(np.stack([v[2] for v in val])).float()[:, None]
     t0 = time.perf_counter()

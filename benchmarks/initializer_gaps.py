@@ -31,8 +31,6 @@ import argparse
 import json
 import time
 
-import torch
-
 from initializer_common import add_model_args, load_models
 
 from deblurkit.datasets import load_sharp_images

@@ -29,12 +29,10 @@ import time
 import numpy as np
 import torch
 
-from initializer_common import add_model_args, load_models
+from initializer_common import add_model_args, load_models, report_validation_set
 
-from deblurkit.datasets import load_sharp_images
-from deblurkit.kernels import synthesize_training_set
 from deblurkit.metrics import kernel_errors, mnc_batch
-from deblurkit.reports.initializer import levin_samples, validation_samples
+from deblurkit.reports.initializer import levin_samples
 from deblurkit.train.initializer import invert_latents
 
 
@@ -88,8 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     G, E = load_models(args)
     S = args.size
-    fresh, _ = synthesize_training_set(S, args.count, "mix", args.seed + 10_000)
-    val = validation_samples(load_sharp_images(args.images, split="val", min_side=256), fresh, args.count, seed=args.seed)
+    val = report_validation_set(args)
     t0 = time.perf_counter()
     out = {"size": S, "count": args.count, "seed": args.seed, "initializer": args.initializer or "shipped"}
     for name, samples in (("validation", val), ("levin", levin_samples(args.levin))):
