@@ -83,8 +83,11 @@ class WCodeGenerator(torch.nn.Module):
         return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
 
 
-def code_sizes(codes: torch.Tensor) -> dict:
-    """Range and mean squared norm of ``(N, D, 1, 1)`` codes (how far the inverted targets wander)."""
+def code_sizes(codes: torch.Tensor) -> dict | None:
+    """Range and mean squared norm of ``(N, D, 1, 1)`` codes (how far the inverted targets wander);
+    ``None`` for no codes (a run with ``target="kernel"`` inverts nothing)."""
+    if not len(codes):
+        return None
     return {
         "min": float(codes.min()),
         "max": float(codes.max()),

@@ -16,6 +16,7 @@ from deblurkit.train.initializer import (
     RECIPES,
     invert_latents,
     inversion_start,
+    kernel_loss,
     outer_loss,
     recipe_by_name,
     train_initializer,
@@ -167,3 +168,34 @@ def test_stem_pool_reaches_the_encoder_and_a_resume_must_match_it(generator, ker
     assert res.encoder.config.stem_pool is False and isinstance(res.encoder.net.maxpool, torch.nn.Identity)
     with pytest.raises(DeblurkitError, match="stem_pool"):
         train_initializer(_images(), kernels, generator, replace(recipe, epochs=2, stem_pool=True), tmp_path, resume=True)
+
+
+def test_kernel_loss_is_the_l1_to_the_true_kernel_and_takes_the_better_orientation(generator, kernels):
+    torch.manual_seed(0)
+    z = torch.randn(4, 100, 1, 1)
+    with torch.no_grad():
+        k_hat = generator(z)
+    k = torch.from_numpy(kernels[:4])[:, None]
+    flip = torch.flip(k, dims=(-2, -1))
+    per_sample = [(k_hat - t).abs().flatten(1).sum(1) for t in (k, flip)]
+    assert torch.isclose(kernel_loss(generator, z, k), per_sample[0].mean())
+    assert torch.isclose(kernel_loss(generator, z, k, kernels_flip=flip), torch.minimum(*per_sample).mean())
+    assert kernel_loss(generator, z, k_hat) < 1e-6
+    assert kernel_loss(generator, z, flip, kernels_flip=k_hat) < 1e-6  # the better orientation costs nothing
+
+
+def test_kernel_target_trains_without_inversion_and_a_resume_must_match_it(generator, kernels, tmp_path):
+    """target="kernel" fits ‖G(E(y)) − k‖₁: no codes are cached, the loss falls on a tiny fixed batch."""
+    recipe = recipe_by_name("cpu", epochs=6, samples_per_epoch=4, batch=4, crop=48, target="kernel", lr=1e-3,
+                            checkpoint_every=0, noise_max=0.0, jpeg_prob=0.0)
+    res = train_initializer(_images(), kernels[:4], generator, recipe, tmp_path)
+    losses = [h["loss"] for h in res.history]
+    assert res.steps == 6 and losses[-1] < losses[0]
+    assert all(h["loss"] == pytest.approx(h["inner_l1"]) for h in res.history)  # no latent term
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert not bool(state["cached"].any())
+    with pytest.raises(DeblurkitError, match="target"):
+        train_initializer(_images(), kernels[:4], generator, replace(recipe, epochs=7, target="inversion"), tmp_path,
+                          resume=True)
+    with pytest.raises(DeblurkitError, match="unknown target"):
+        train_initializer(_images(), kernels[:4], generator, replace(recipe, target="nope"), tmp_path / "x")

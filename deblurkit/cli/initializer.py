@@ -49,10 +49,11 @@ from deblurkit.reports.initializer import (
 from deblurkit.runtime import resolve_device, seed_everything
 from deblurkit.solvers import initial_kernel, luminance_tensor
 from deblurkit.train.distributed import distributed
-from deblurkit.train.initializer import RECIPES, recipe_by_name, train_initializer
+from deblurkit.train.initializer import RECIPES, TARGETS, recipe_by_name, train_initializer
 
 Recipe = Literal[tuple(RECIPES)]
 Features = Literal[FEATURES]
+Target = Literal[TARGETS]
 
 GanOpt = Annotated[
     Path | None, typer.Option("--gan", help="Kernel-generator weights; default weights/kernel_gan_S.safetensors.")
@@ -88,6 +89,10 @@ def train_initializer_cmd(
         bool | None,
         typer.Option("--stem-pool/--no-stem-pool", help="Override: keep the ResNet stem's max-pool (off: finer maps, ~2× cost)."),
     ] = None,
+    target: Annotated[
+        Target | None,
+        typer.Option("--target", help="Override: fit the inverted codes (inversion, Algorithm 1) or the true kernel directly."),
+    ] = None,
     flip_tolerant: Annotated[
         bool | None,
         typer.Option("--flip-tolerant/--no-flip-tolerant", help="Override: score E(y) against the better of k and its 180° rotation."),
@@ -118,7 +123,7 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, target=target, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
         start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped

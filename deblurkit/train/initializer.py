@@ -48,6 +48,9 @@ from deblurkit.train.distributed import DistInfo, barrier, make_sampler, mean_ac
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
+#: What the outer step fits (:attr:`InitializerRecipe.target`).
+TARGETS = ("inversion", "kernel")
+
 
 @dataclass(frozen=True)
 class InitializerRecipe:
@@ -72,8 +75,15 @@ class InitializerRecipe:
         features: the encoder's input transform (:data:`deblurkit.models.initializer.FEATURES`).
         stem_pool: the encoder keeps the ResNet stem's max-pool
             (:attr:`deblurkit.models.initializer.InitializerConfig.stem_pool`).
+        target: what the outer step fits. ``"inversion"`` (Algorithm 1): the inverted codes
+            ``z*`` and their kernels ``G(z*)``, Eq. (4). ``"kernel"``: the true kernel directly,
+            ``‖G(E(y)) − k‖₁`` through the frozen generator (:func:`kernel_loss`), with no inversion
+            and no latent term (``lam``, ``inner_steps``, ``warm_steps`` and ``inner_lr`` unused) —
+            a variant, not the paper's: the inverted codes of one kernel from different starts are
+            as far apart as random codes (``docs/benchmarks.md``, session 24), so the latent term
+            asks the encoder to regress near-arbitrary targets.
         flip_tolerant: score ``E(y)`` against the better of ``k`` and its 180° rotation (each
-            inverted and cached), see :func:`outer_loss`. The gradient autocorrelation is the
+            inverted and cached), see :func:`outer_loss` and :func:`kernel_loss`. The gradient autocorrelation is the
             same for ``k`` and ``rot180(k)`` (``R(d) = R(−d)``), so with ``features="autocorr"``
             the plain loss can only be met by hedging between the two; kernel MNC (Levin's
             protocol, :func:`deblurkit.metrics.mnc`) does not tell them apart either.
@@ -97,6 +107,7 @@ class InitializerRecipe:
     seed: int = 0
     features: str = "autocorr"
     stem_pool: bool = True
+    target: str = "inversion"
     flip_tolerant: bool = False
     max_steps: int | None = None
     checkpoint_every: int = 200
@@ -219,6 +230,33 @@ def outer_loss(
     return loss.mean()
 
 
+def kernel_loss(
+    generator: KernelGenerator,
+    z_hat: torch.Tensor,
+    kernels: torch.Tensor,
+    kernels_flip: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Direct outer objective ``mean_n ‖G(E(y_n)) − k_n‖₁`` (:attr:`InitializerRecipe.target` ``"kernel"``).
+
+    The kernel term of Eq. (4) with the true kernel in place of ``G(z*)``, and no latent term.
+
+    Args:
+        generator: the frozen kernel generator (eval mode).
+        z_hat: ``(B, latent_dim, 1, 1)`` encoder outputs ``E(y)`` (with gradient).
+        kernels: ``(B, 1, S, S)`` true kernels (non-negative, sum 1).
+        kernels_flip: optional ``(B, 1, S, S)`` 180°-rotated kernels; each sample then takes the
+            smaller of its two distances.
+
+    Returns:
+        Scalar loss (L1 of kernels summing to 1, so in ``[0, 2]``).
+    """
+    k_hat = generator(z_hat)
+    loss = _l1(k_hat, kernels)
+    if kernels_flip is not None:
+        loss = torch.minimum(loss, _l1(k_hat, kernels_flip))
+    return loss.mean()
+
+
 @dataclass
 class InitStepEvent:
     """Progress after one outer step (rank 0's values).
@@ -228,7 +266,8 @@ class InitStepEvent:
         step: outer steps done so far.
         total_steps: outer steps of the whole run.
         loss: the outer objective of the step.
-        inner_l1: mean ``‖G(z*) − k‖₁`` after the inversion (how well the generator fits the kernels).
+        inner_l1: mean ``‖G(z*) − k‖₁`` after the inversion (how well the generator fits the kernels);
+            with ``target="kernel"``, ``‖G(E(y)) − k‖₁`` of the step (no inversion).
     """
 
     epoch: int
@@ -271,6 +310,48 @@ def _gather(values: torch.Tensor, dist: DistInfo) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def _inversion_step(
+    generator: KernelGenerator,
+    recipe: InitializerRecipe,
+    z_hat: torch.Tensor,
+    idx: torch.Tensor,
+    target: torch.Tensor,
+    cache: torch.Tensor,
+    cached: torch.Tensor,
+    n_kernels: int,
+    dist: DistInfo,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch of Algorithm 1: inversion (lines 3–6, cached in the ``cpu`` recipe), then Eq. (4).
+
+    Updates ``cache`` / ``cached`` in place (all ranks' codes). Returns the outer loss (with
+    gradient to ``z_hat``) and the mean inner L1 ``‖G(z*) − k‖₁`` (detached).
+    """
+    device = z_hat.device
+    zh = z_hat.detach()
+    if recipe.flip_tolerant:  # invert k and rot180(k) in one batch: [k_1..k_B, flip(k_1)..flip(k_B)]
+        idx = torch.cat([idx, idx + n_kernels])
+        zh = torch.cat([zh, zh])
+    k = target[idx].to(device)
+    # Lower level: start from E(y) (paper) or, for a kernel inverted before (cpu recipe),
+    # from whichever of E(y) and the cached code fits the kernel better.
+    warm = cached[idx] if recipe.warm_steps is not None else torch.zeros(len(idx), dtype=torch.bool)
+    z0 = inversion_start(generator, k, zh, cache[idx].to(device), warm.to(device))
+    z_star = torch.empty_like(z0)
+    for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
+        sel = mask.nonzero().flatten().to(device)
+        if len(sel):
+            z_star[sel] = invert_latents(generator, k[sel], z0[sel], n_steps, recipe.inner_lr)
+    with torch.no_grad():
+        inner_l1 = _l1(generator(z_star), k).mean()
+    if recipe.warm_steps is not None:
+        all_idx, all_z = _gather(idx.to(device), dist).cpu(), _gather(z_star, dist).cpu()
+        cache[all_idx], cached[all_idx] = all_z, True
+    # Upper level: the loss of one step on E.
+    half = len(z_hat)  # with flip_tolerant, z_star holds [codes of k, codes of rot180(k)]
+    flip = z_star[half:] if recipe.flip_tolerant else None
+    return outer_loss(generator, z_hat, z_star[:half], recipe.lam, z_star_flip=flip), inner_l1
+
+
 def train_initializer(
     images: Sequence[np.ndarray],
     kernels: np.ndarray,
@@ -302,7 +383,7 @@ def train_initializer(
         An :class:`InitTrainResult`.
 
     Raises:
-        DeblurkitError: kernels that do not match the generator, more kernels than samples per
+        DeblurkitError: an unknown ``recipe.target``, kernels that do not match the generator, more kernels than samples per
             epoch, a batch that does not split over the ranks, fewer samples than one batch, a
             mismatched checkpoint on ``resume``, or an ``init`` encoder of another configuration.
     """
@@ -317,6 +398,8 @@ def train_initializer(
             f"{len(kernels)} kernels but {recipe.samples_per_epoch} samples per epoch: sample i uses kernel i mod N, so "
             "kernels past the epoch's length would never be seen; use fewer kernels or more --samples-per-epoch"
         )
+    if recipe.target not in TARGETS:
+        raise DeblurkitError(f"unknown target {recipe.target!r}; choose one of {', '.join(TARGETS)}")
     if recipe.batch % dist.world_size:
         raise DeblurkitError(f"batch {recipe.batch} does not split evenly over {dist.world_size} processes")
     local_batch = recipe.batch // dist.world_size
@@ -353,7 +436,7 @@ def train_initializer(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=0.1)
     target = torch.from_numpy(kernels)[:, None]
     n_kernels = len(kernels)
-    if recipe.flip_tolerant:  # rot180(k_i) is target i + N, inverted and cached like the others
+    if recipe.flip_tolerant and recipe.target == "inversion":  # rot180(k_i) is target i + N, inverted and cached
         target = torch.cat([target, torch.flip(target, dims=(-2, -1))])
     cache = torch.zeros(len(target), generator.config.latent_dim, 1, 1)
     cached = torch.zeros(len(target), dtype=torch.bool)
@@ -362,9 +445,10 @@ def train_initializer(
     ckpt_path = workdir / CHECKPOINT_NAME
     if resume:
         state = load_checkpoint(ckpt_path, map_location="cpu")
-        saved, mine = {"stem_pool": True, **state.get("recipe", {})}, asdict(recipe)  # older checkpoints: the pool
+        # older checkpoints: the stem pool and Algorithm 1's target
+        saved, mine = {"stem_pool": True, "target": "inversion", **state.get("recipe", {})}, asdict(recipe)
         keys = ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant")
-        for key in keys + ("stem_pool",):
+        for key in keys + ("stem_pool", "target"):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
@@ -413,30 +497,13 @@ def train_initializer(
             y = torch.stack([it[0] for it in items]).to(device)
             idx = torch.tensor([it[1] for it in items])
             z_hat = model(y)
-            zh = z_hat.detach()
-            if recipe.flip_tolerant:  # invert k and rot180(k) in one batch: [k_1..k_B, flip(k_1)..flip(k_B)]
-                idx = torch.cat([idx, idx + n_kernels])
-                zh = torch.cat([zh, zh])
-            k = target[idx].to(device)
-            # Lower level: start from E(y) (paper) or, for a kernel inverted before (cpu recipe),
-            # from whichever of E(y) and the cached code fits the kernel better.
-            warm = cached[idx] if recipe.warm_steps is not None else torch.zeros(len(idx), dtype=torch.bool)
-            z0 = inversion_start(generator, k, zh, cache[idx].to(device), warm.to(device))
-            z_star = torch.empty_like(z0)
-            for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
-                sel = mask.nonzero().flatten().to(device)
-                if len(sel):
-                    z_star[sel] = invert_latents(generator, k[sel], z0[sel], n_steps, recipe.inner_lr)
-            with torch.no_grad():
-                inner_l1 = _l1(generator(z_star), k).mean()
-            if recipe.warm_steps is not None:
-                all_idx, all_z = _gather(idx.to(device), dist).cpu(), _gather(z_star, dist).cpu()
-                cache[all_idx], cached[all_idx] = all_z, True
-
-            # Upper level: one step on E.
-            half = len(z_hat)  # with flip_tolerant, z_star holds [codes of k, codes of rot180(k)]
-            flip = z_star[half:] if recipe.flip_tolerant else None
-            loss = outer_loss(generator, z_hat, z_star[:half], recipe.lam, z_star_flip=flip)
+            if recipe.target == "kernel":
+                k = target[idx].to(device)
+                flip = torch.flip(k, dims=(-2, -1)) if recipe.flip_tolerant else None
+                loss = kernel_loss(generator, z_hat, k, flip)
+                inner_l1 = loss.detach()
+            else:
+                loss, inner_l1 = _inversion_step(generator, recipe, z_hat, idx, target, cache, cached, n_kernels, dist)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
