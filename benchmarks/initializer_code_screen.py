@@ -22,6 +22,12 @@ checkpoints in ``--workdir`` (``--resume`` continues them)::
 
     python benchmarks/initializer_code_screen.py --code w --full --synth 8192 --workdir wfull --json full_w.json
 
+``--target kernel`` fits the true kernel directly (``‖G(E(y)) − k‖₁``, no inversion, no latent term;
+``--flip-tolerant`` takes the better of ``k`` and its 180° rotation), e.g. in ``w ≥ 0``::
+
+    python benchmarks/initializer_code_screen.py --code w --nonnegative --target kernel --flip-tolerant --full \
+        --synth 8192 --workdir wk --json full_w_kernel.json
+
 ``--score-only`` skips training and scores the encoder of ``--workdir``'s checkpoint (a run going on
 or stopped); the JSON also gives the range and mean squared norm of the cached inverted codes and of
 256 random codes of the generator (``cached_codes``, ``random_codes``). ``--nonnegative`` (``w``
@@ -121,6 +127,9 @@ def main() -> None:
         action="store_true",
         help="no training: score the encoder of --workdir's checkpoint (a run still going or stopped)",
     )
+    ap.add_argument("--target", choices=["inversion", "kernel"], default="inversion",
+                    help="what the outer step fits (InitializerRecipe.target): Algorithm 1's z*/w*, or k directly")
+    ap.add_argument("--flip-tolerant", action="store_true", help="InitializerRecipe.flip_tolerant")
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
     if args.nonnegative and args.code != "w":
@@ -134,10 +143,9 @@ def main() -> None:
     if args.nonnegative:  # analysis only: the trainer's inversion made to project onto w ≥ 0
         trainer.invert_latents = partial(invert_latents, nonnegative=True)
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
-    if args.full:
-        recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed)
-    else:
-        recipe = replace(RECIPES["cpu"], lam=args.lam, lr=args.lr, crop=args.crop, max_steps=args.steps, seed=args.seed)
+    recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed, target=args.target, flip_tolerant=args.flip_tolerant)
+    if not args.full:
+        recipe = replace(recipe, lr=args.lr, crop=args.crop, max_steps=args.steps)
     sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
 
     def report_progress(ev) -> None:
@@ -166,6 +174,8 @@ def main() -> None:
     out = {
         "code": args.code,
         "nonnegative": args.nonnegative,
+        "target": rec.get("target", "inversion"),
+        "flip_tolerant": rec.get("flip_tolerant", False),
         "steps": state["step"],
         "train_wall_s": round(state["wall_s"], 1),
         "lam": args.lam,

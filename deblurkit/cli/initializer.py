@@ -72,7 +72,13 @@ def train_initializer_cmd(
     kernels: Annotated[Path | None, typer.Option("--kernels", help="Training kernels .npz ('kernels': (N, S, S)).")] = None,
     synth: Annotated[int | None, typer.Option("--synth", min=1, help="Instead of --kernels: synthesise N kernels.")] = None,
     family: Annotated[TrainingFamily, typer.Option("--family", help="Family for --synth (mix = half trajectory, half gp).")] = "mix",
-    recipe: Annotated[Recipe, typer.Option("--recipe", help="cpu: cached inversions (default); paper: reference settings.")] = "cpu",
+    recipe: Annotated[
+        Recipe,
+        typer.Option(
+            "--recipe",
+            help="cpu: Algorithm 1, cached inversions (default); direct: fit k itself (shipped size 31); paper: reference.",
+        ),
+    ] = "cpu",
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override the recipe's epochs.")] = None,
     samples_per_epoch: Annotated[int | None, typer.Option("--samples-per-epoch", min=1, help="Override: patches per epoch.")] = None,
     batch: Annotated[int | None, typer.Option("--batch", min=1, help="Override: global batch size.")] = None,
