@@ -31,7 +31,9 @@ checkpoints in ``--workdir`` (``--resume`` continues them)::
 ``--score-only`` skips training and scores the encoder of ``--workdir``'s checkpoint (a run going on
 or stopped); the JSON also gives the range and mean squared norm of the cached inverted codes and of
 256 random codes of the generator (``cached_codes``, ``random_codes``). ``--nonnegative`` (``w``
-only) has the generator read ``relu(code)`` and the trainer's inversion project onto ``w ≥ 0``.
+only) trains the product's ``w`` encoder (``InitializerRecipe.code = "w"``): the generator reads
+``relu(code)`` and the trainer's inversion is projected onto ``w ≥ 0``; without it the codes are
+unconstrained (:class:`~deblurkit.models.kernel_gan.WCodeGenerator` with ``nonnegative=False``).
 
 Results (``docs/benchmarks.md``, "Encoding into w instead of z"): the 300-step screens tie; over the
 full schedule the ``w`` encoder stays 0.05 below the shipped ``z`` one on validation (0.565 vs 0.612
@@ -43,50 +45,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 from deblurkit.datasets import load_sharp_images
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.initializer import InitializerConfig, KernelInitializer
+from deblurkit.models.kernel_gan import WCodeGenerator, code_generator
 from deblurkit.models.serialization import load_kernel_generator
-from deblurkit.reports.initializer import initializer_report, levin_samples, validation_samples
-from deblurkit.train import initializer as trainer
+from deblurkit.reports.initializer import (
+    initializer_report,
+    levin_samples,
+    validation_samples,
+)
 from deblurkit.train.checkpoint import load_checkpoint
-from deblurkit.train.initializer import CHECKPOINT_NAME, RECIPES, invert_latents, train_initializer
-
-
-class WCodeGenerator(torch.nn.Module):
-    """The truncated generator ``w ↦ G_k^{(w)}(w)`` with ``w`` flattened to ``(B, 256·k1², 1, 1)``.
-
-    Exposes what the trainer and the report use of a :class:`KernelGenerator`: ``config.size``,
-    ``config.latent_dim``, ``forward`` and ``sample_latent`` (``g1`` of ``z ~ N(0, I)``).
-    """
-
-    def __init__(self, generator: torch.nn.Module, nonnegative: bool = False) -> None:
-        super().__init__()
-        self.g = generator
-        self.nonnegative = nonnegative
-        self.w_shape = tuple(generator.config.w_shape)
-        self.config = SimpleNamespace(size=generator.config.size, latent_dim=math.prod(self.w_shape))
-
-    def forward(self, code: torch.Tensor) -> torch.Tensor:
-        """``(B, 256·k1², 1, 1)`` codes → ``(B, 1, S, S)`` kernels summing to 1 (``relu(code)`` if nonnegative)."""
-        if self.nonnegative:
-            code = torch.relu(code)
-        return self.g.from_w(code.reshape(code.shape[0], *self.w_shape))
-
-    @torch.no_grad()
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``g1(z)`` of ``n`` codes ``z ~ N(0, I)``, flattened."""
-        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
+from deblurkit.train.initializer import (
+    CHECKPOINT_NAME,
+    RECIPES,
+    train_initializer,
+)
 
 
 def code_sizes(codes: torch.Tensor) -> dict | None:
@@ -139,11 +120,15 @@ def main() -> None:
     torch.manual_seed(args.seed)
     G, _ = load_kernel_generator(f"weights/kernel_gan_{args.size}.safetensors", size=args.size)
     G.eval()
-    gen = G if args.code == "z" else WCodeGenerator(G, nonnegative=args.nonnegative).eval()
-    if args.nonnegative:  # analysis only: the trainer's inversion made to project onto w ≥ 0
-        trainer.invert_latents = partial(invert_latents, nonnegative=True)
+    if args.code == "w" and not args.nonnegative:  # analysis only: unconstrained w codes, seen as a z generator
+        gen, code = WCodeGenerator(G, nonnegative=False).eval(), "z"
+    else:  # the product's encoders: z, or w read through relu with the inversion projected onto w ≥ 0
+        gen, code = G, args.code
+    decode = code_generator(gen, code)
     kernels, _ = synthesize_training_set(args.size, args.synth, "mix", args.seed)
-    recipe = replace(RECIPES["cpu"], lam=args.lam, seed=args.seed, target=args.target, flip_tolerant=args.flip_tolerant)
+    recipe = replace(
+        RECIPES["cpu"], lam=args.lam, seed=args.seed, code=code, target=args.target, flip_tolerant=args.flip_tolerant
+    )
     if not args.full:
         recipe = replace(recipe, lr=args.lr, crop=args.crop, max_steps=args.steps)
     sharp = load_sharp_images(args.images, split="train", min_side=recipe.crop)
@@ -163,7 +148,9 @@ def main() -> None:
         state = load_checkpoint(work / CHECKPOINT_NAME, map_location="cpu")
     rec = state["recipe"]
     encoder = KernelInitializer(
-        InitializerConfig(args.size, gen.config.latent_dim, rec["features"], stem_pool=rec.get("stem_pool", True))
+        InitializerConfig(
+            args.size, decode.config.latent_dim, rec["features"], stem_pool=rec.get("stem_pool", True), code=code
+        )
     )
     encoder.load_state_dict(state["encoder"])
     fresh, _ = synthesize_training_set(args.size, args.count, "mix", args.seed + 10_000)
@@ -184,7 +171,7 @@ def main() -> None:
         "synth": args.synth,
         "history": state["history"],
         "cached_codes": code_sizes(state["cache"][state["cached"]]),
-        "random_codes": code_sizes(gen.sample_latent(256, torch.Generator().manual_seed(0))),
+        "random_codes": code_sizes(decode.sample_latent(256, torch.Generator().manual_seed(0))),
         **{s: {k: v for k, v in rep[s].items() if k != "per_image"} for s in ("validation", "levin")},
     }
     print(json.dumps(out, indent=1))

@@ -19,6 +19,7 @@ Results: ``docs/benchmarks.md``, "Session 25".
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 
 import numpy as np
@@ -32,7 +33,7 @@ def quarters(values: np.ndarray, scores: np.ndarray) -> list[dict]:
     """Mean score in each quarter of ``values`` (``(N,)`` arrays): ``[{"lo", "hi", "n", "mnc"}]``."""
     edges = np.quantile(values, [0, 0.25, 0.5, 0.75, 1])
     out = []
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         sel = (values >= lo) & ((values < hi) if i < 3 else (values <= hi))
         out.append({"lo": float(lo), "hi": float(hi), "n": int(sel.sum()), "mnc": float(scores[sel].mean())})
     return out

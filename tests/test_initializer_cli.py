@@ -34,13 +34,18 @@ def assets(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize(("features", "stem_pool"), [("luma", True), ("autocorr", True), ("autocorr", False)])
-def test_initializer_weights_round_trip_and_metadata(tmp_path, features, stem_pool):
+@pytest.mark.parametrize(
+    ("features", "stem_pool", "code"),
+    [("luma", True, "z"), ("autocorr", True, "z"), ("autocorr", False, "z"), ("autocorr", True, "w")],
+)
+def test_initializer_weights_round_trip_and_metadata(tmp_path, features, stem_pool, code):
     torch.manual_seed(1)
-    E = KernelInitializer(InitializerConfig(size=31, features=features, stem_pool=stem_pool)).eval()
+    dim = 100 if code == "z" else 2304
+    E = KernelInitializer(InitializerConfig(size=31, latent_dim=dim, features=features, stem_pool=stem_pool, code=code))
+    E.eval()
     path = save_initializer(tmp_path / "e.safetensors", E, training_command="deblurkit train-initializer ...")
     meta = read_metadata(path)
-    assert meta["format"] == "deblurkit.kernel_initializer" and meta["size"] == "31" and meta["latent_dim"] == "100"
+    assert meta["format"] == "deblurkit.kernel_initializer" and meta["size"] == "31" and meta["latent_dim"] == str(dim)
     E2, _ = load_initializer(path, size=31)
     assert E2.config == E.config
     y = torch.rand(1, 1, 64, 64)

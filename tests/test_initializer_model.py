@@ -90,3 +90,55 @@ def test_without_the_stem_pool_the_first_stage_sees_a_twice_finer_map():
         with torch.no_grad():
             assert E.eval()(torch.rand(2, 1, 64, 80)).shape == (2, 100, 1, 1)
     assert sizes == [16, 32]
+
+
+def test_config_rejects_unknown_code():
+    with pytest.raises(ValueError, match="code"):
+        InitializerConfig(code="u")
+
+
+def test_w_code_generator_reads_relu_of_flat_feature_maps():
+    from deblurkit.models import WCodeGenerator, build_kernel_gan, code_generator
+
+    G, _ = build_kernel_gan(31, seed=0)
+    G.eval()
+    Gw = WCodeGenerator(G)
+    assert code_generator(G, "z") is G and isinstance(code_generator(G, "w"), WCodeGenerator)
+    assert Gw.config.size == 31 and Gw.config.latent_dim == 256 * 3 * 3
+    with pytest.raises(ValueError, match="code"):
+        code_generator(G, "u")
+    z = G.sample_latent(3, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        flat = G.first_layer(z).reshape(3, -1, 1, 1)
+        torch.testing.assert_close(Gw(flat), G(z))  # g1's output is ≥ 0: relu changes nothing
+        torch.testing.assert_close(Gw.sample_latent(3, torch.Generator().manual_seed(0)), flat)
+        code = torch.randn(2, Gw.config.latent_dim, 1, 1)
+        torch.testing.assert_close(Gw(code), G.from_w(torch.relu(code).reshape(2, 256, 3, 3)))
+        k = Gw(code)
+    assert k.shape == (2, 1, 31, 31) and torch.allclose(k.sum((-2, -1)), torch.ones(2, 1))
+    raw = WCodeGenerator(G, nonnegative=False)
+    torch.testing.assert_close(raw.to_w(code), code.reshape(2, 256, 3, 3))
+
+
+@pytest.mark.parametrize("code", ["z", "w"])
+def test_initial_feature_map_and_kernel_for_both_codes(code):
+    from deblurkit.models import build_kernel_gan
+    from deblurkit.solvers import initial_feature_map, initial_kernel
+
+    G, _ = build_kernel_gan(31, seed=0)
+    G.eval()
+    dim = 100 if code == "z" else 256 * 3 * 3
+    E = KernelInitializer(InitializerConfig(size=31, latent_dim=dim, features="autocorr", code=code)).eval()
+    y = torch.rand(2, 1, 80, 80)
+    with torch.no_grad():
+        e = E(y)
+        expected_w = G.first_layer(e) if code == "z" else torch.relu(e).reshape(2, 256, 3, 3)
+    w0 = initial_feature_map(E, G, y)
+    torch.testing.assert_close(w0, expected_w)
+    assert float(w0.min()) >= 0
+    with torch.no_grad():
+        torch.testing.assert_close(initial_kernel(E, G, y), G.from_w(expected_w))
+    other = "w" if code == "z" else "z"  # the other code's interpretation of the same head length
+    wrong = KernelInitializer(InitializerConfig(size=31, latent_dim=dim, features="autocorr", code=other)).eval()
+    with pytest.raises(ValueError, match="do not match"):
+        initial_kernel(wrong, G, y)

@@ -199,3 +199,20 @@ def test_kernel_target_trains_without_inversion_and_a_resume_must_match_it(gener
                           resume=True)
     with pytest.raises(DeblurkitError, match="unknown target"):
         train_initializer(_images(), kernels[:4], generator, replace(recipe, target="nope"), tmp_path / "x")
+
+
+def test_w_code_trains_through_the_same_trainer_with_both_targets(generator, kernels, tmp_path):
+    """code="w": the encoder's head has 256·k1² outputs; the inversion (target "inversion") stays w ≥ 0."""
+    recipe = recipe_by_name("cpu", epochs=1, samples_per_epoch=8, batch=4, crop=48, inner_steps=2, warm_steps=1,
+                            code="w", checkpoint_every=0)
+    res = train_initializer(_images(), kernels, generator, recipe, tmp_path / "inv")
+    assert res.encoder.config.code == "w" and res.encoder.config.latent_dim == 256 * 3 * 3
+    state = torch.load(tmp_path / "inv" / "checkpoint.pt", weights_only=True)
+    assert bool(state["cached"].all()) and float(state["cache"].min()) >= 0.0
+    direct = train_initializer(_images(), kernels, generator, replace(recipe, target="kernel"), tmp_path / "k")
+    assert np.isfinite(direct.history[0]["loss"])
+    with pytest.raises(DeblurkitError, match="code"):
+        train_initializer(_images(), kernels, generator, replace(recipe, epochs=2, code="z"), tmp_path / "inv",
+                          resume=True)
+    with pytest.raises(DeblurkitError, match="unknown code"):
+        train_initializer(_images(), kernels, generator, replace(recipe, code="u"), tmp_path / "x")

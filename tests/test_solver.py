@@ -422,6 +422,25 @@ def test_deblur_image_colour_restores_all_channels():
     assert r2.image.shape == (64, 64, 3) and np.isfinite(r2.image).all()
 
 
+@pytest.mark.parametrize("code", ["z", "w"])
+def test_glkm_starts_from_the_initializers_feature_map_for_both_codes(code, monkeypatch):
+    """deblur_image's GLKM prior starts at initial_feature_map(E, G, y): g1(E(y)) or relu(E(y))."""
+    from deblurkit.models.initializer import InitializerConfig, KernelInitializer
+    from deblurkit.solvers.initial_kernel import initial_feature_map
+
+    torch.manual_seed(0)
+    g, _ = build_kernel_gan(31, seed=0)
+    E = KernelInitializer(InitializerConfig(size=31, latent_dim=100 if code == "z" else 2304, features="autocorr", code=code))
+    img = blur(_scene(64, 1), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
+    starts = []
+    original = deblur_mod.make_prior
+    monkeypatch.setattr(deblur_mod, "make_prior", lambda *a, **k: starts.append(a[4]) or original(*a, **k))
+    r = deblur_image(img, kernel_prior="glkm", preset=_tiny(2), generator=g, initializer=E, seed=0)
+    assert np.isfinite(r.image).all() and starts
+    y = torch.from_numpy(img[..., 0])[None, None]
+    torch.testing.assert_close(starts[0], initial_feature_map(E.eval(), g.eval(), y))
+
+
 def test_divergence_detector():
     y = torch.rand(1, 1, 32, 32)
     assert check_collapse(y, y) is None

@@ -34,7 +34,7 @@ from deblurkit.datasets import load_sharp_images
 from deblurkit.errors import DeblurkitError
 from deblurkit.io import atomic_write_bytes, read_image, write_kernel
 from deblurkit.kernels import synthesize_training_set
-from deblurkit.models.initializer import FEATURES
+from deblurkit.models.initializer import CODES, FEATURES
 from deblurkit.models.serialization import (
     load_initializer,
     load_kernel_generator,
@@ -54,6 +54,7 @@ from deblurkit.train.initializer import RECIPES, TARGETS, recipe_by_name, train_
 Recipe = Literal[tuple(RECIPES)]
 Features = Literal[FEATURES]
 Target = Literal[TARGETS]
+Code = Literal[CODES]
 
 GanOpt = Annotated[
     Path | None, typer.Option("--gan", help="Kernel-generator weights; default weights/kernel_gan_S.safetensors.")
@@ -95,6 +96,10 @@ def train_initializer_cmd(
         bool | None,
         typer.Option("--stem-pool/--no-stem-pool", help="Override: keep the ResNet stem's max-pool (off: finer maps, ~2× cost)."),
     ] = None,
+    code: Annotated[
+        Code | None,
+        typer.Option("--code", help="Override: encode into the latent z (paper) or the first-layer feature map w_k."),
+    ] = None,
     target: Annotated[
         Target | None,
         typer.Option("--target", help="Override: fit the inverted codes (inversion, Algorithm 1) or the true kernel directly."),
@@ -129,7 +134,7 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, target=target, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, code=code, target=target, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
         )
         start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped

@@ -6,7 +6,9 @@ from deblurkit.models.kernel_gan import (
     KernelDiscriminator,
     KernelGANConfig,
     KernelGenerator,
+    WCodeGenerator,
     build_kernel_gan,
+    code_generator,
     config_for_size,
     init_weights,
 )
@@ -17,7 +19,9 @@ __all__ = [
     "KernelDiscriminator",
     "KernelGANConfig",
     "KernelGenerator",
+    "WCodeGenerator",
     "build_kernel_gan",
+    "code_generator",
     "config_for_size",
     "init_weights",
 ]

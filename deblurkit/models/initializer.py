@@ -32,6 +32,9 @@ ARCH_VERSION = "2"
 #: The input transforms a :class:`KernelInitializer` can use (see the module doc).
 FEATURES = ("luma", "autocorr")
 
+#: The codes it can encode into: the generator's latent ``z``, or its first-layer feature map ``w_k``.
+CODES = ("z", "w")
+
 
 def standardize(y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Per-image standardisation ``(y − mean) / max(std, eps)``.
@@ -91,6 +94,11 @@ class InitializerConfig:
         size: side ``S`` (pixels) of the kernels of the generator it was trained for.
         latent_dim: length of the generator's latent code ``z``.
         features: what the stem sees, one of :data:`FEATURES` (module doc).
+        code: what the head outputs, one of :data:`CODES`: ``"z"``, the generator's latent code
+            (``latent_dim`` = 100, GLKM §IV-C), or ``"w"``, the generator's first-layer feature map
+            ``w_k`` flattened (``latent_dim`` = ``256·k1²``, read through ``relu`` by
+            :class:`deblurkit.models.kernel_gan.WCodeGenerator`) — the variable GLKM's Algorithm 2
+            optimises. Weights saved before it existed load with ``"z"``.
         stem_pool: keep torchvision's 3×3 stride-2 max-pool after the 7×7 stride-2 stem (ImageNet
             layout: a 63×63 autocorrelation map is 16×16 entering the first residual stage). ``False``
             drops it (32×32 there, as CIFAR-style ResNets do for small inputs; about 2× the cost).
@@ -101,15 +109,18 @@ class InitializerConfig:
     latent_dim: int = 100
     features: str = "luma"
     stem_pool: bool = True
+    code: str = "z"
 
     def __post_init__(self) -> None:
-        """Check ``features``.
+        """Check ``features`` and ``code``.
 
         Raises:
-            ValueError: unknown ``features``.
+            ValueError: unknown ``features`` or ``code``.
         """
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
+        if self.code not in CODES:
+            raise ValueError(f"code must be one of {CODES}, got {self.code!r}")
 
     @property
     def autocorr_pool(self) -> int:
@@ -132,7 +143,9 @@ class KernelInitializer(nn.Module):
     Shape:
         - y: ``(B, 1, H, W)`` luminance (Y of BT.601, or the gray image) in ``[0, 1]``, not
           normalised, ``H, W ≥ 32`` pixels.
-        - output: ``(B, latent_dim, 1, 1)`` float32 latent codes for the kernel generator.
+        - output: ``(B, latent_dim, 1, 1)`` float32 codes for the kernel generator: ``z``, or flat
+          ``w_k`` maps when ``config.code == "w"`` (decode with
+          :func:`deblurkit.models.kernel_gan.code_generator`).
 
     Example:
         >>> E = KernelInitializer(InitializerConfig())

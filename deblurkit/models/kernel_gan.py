@@ -237,6 +237,74 @@ class KernelGenerator(nn.Module):
         return torch.randn(n, self.config.latent_dim, 1, 1, generator=generator)
 
 
+@dataclass(frozen=True)
+class CodeSpace:
+    """What a code-to-kernel map reads: kernel side ``size`` (pixels) and code length ``latent_dim``."""
+
+    size: int
+    latent_dim: int
+
+
+class WCodeGenerator(nn.Module):
+    """The truncated generator ``G_k^{(w)}`` (GLKM Eq. (6)) seen as a generator of flat ``w_k`` codes.
+
+    A kernel initializer can encode into the first-layer feature map ``w_k`` (the variable GLKM's
+    Algorithm 2 optimises) instead of ``z``; this wraps a :class:`KernelGenerator` so that such
+    codes are used wherever a ``z`` generator is (trainer, report): ``config.size``,
+    ``config.latent_dim`` (``256·k1²``), ``forward`` and ``sample_latent``.
+
+    Args:
+        generator: the kernel generator (frozen by its user; not copied).
+        nonnegative: read ``relu(code)`` — the range of ``g1``, which ends in a ReLU (the product's
+            setting). ``False`` reads the code as it is (an analysis of unconstrained codes).
+
+    Shape:
+        - code: ``(B, 256·k1², 1, 1)`` float32 (any real values).
+        - output: ``(B, 1, S, S)`` kernels, positive, summing to 1.
+    """
+
+    def __init__(self, generator: KernelGenerator, nonnegative: bool = True) -> None:
+        super().__init__()
+        self.g = generator
+        self.nonnegative = nonnegative
+        w_shape = tuple(generator.config.w_shape)
+        self.config = CodeSpace(size=generator.config.size, latent_dim=w_shape[0] * w_shape[1] * w_shape[2])
+
+    def to_w(self, code: torch.Tensor) -> torch.Tensor:
+        """Flat codes ``(B, 256·k1², 1, 1)`` → feature maps ``w_k`` ``(B, 256, k1, k1)`` (``relu`` if nonnegative)."""
+        w = torch.relu(code) if self.nonnegative else code
+        return w.reshape(code.shape[0], *self.g.config.w_shape)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """``G_k^{(w)}(w)`` of flat codes: ``(B, 256·k1², 1, 1)`` → kernels ``(B, 1, S, S)``."""
+        return self.g.from_w(self.to_w(code))
+
+    @torch.no_grad()
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``g1(z)`` of ``n`` codes ``z ~ N(0, I)``, flattened to ``(n, 256·k1², 1, 1)``."""
+        return self.g.first_layer(self.g.sample_latent(n, generator)).reshape(n, -1, 1, 1)
+
+
+def code_generator(generator: KernelGenerator, code: str) -> nn.Module:
+    """The code → kernel map of a kernel initializer that encodes into ``code``.
+
+    Args:
+        generator: the kernel generator.
+        code: ``"z"`` (the generator itself) or ``"w"`` (:class:`WCodeGenerator`, non-negative).
+
+    Returns:
+        ``generator`` or ``WCodeGenerator(generator)``.
+
+    Raises:
+        ValueError: unknown ``code``.
+    """
+    if code == "z":
+        return generator
+    if code == "w":
+        return WCodeGenerator(generator)
+    raise ValueError(f"code must be 'z' or 'w', got {code!r}")
+
+
 class KernelDiscriminator(nn.Module):
     """DCGAN discriminator for ``S × S`` kernels, the generator's mirror image (see module doc).
 

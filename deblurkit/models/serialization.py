@@ -264,6 +264,7 @@ def load_initializer(
             latent_dim=int(config["latent_dim"]),
             features=str(config["features"]),
             stem_pool=bool(config.get("stem_pool", True)),
+            code=str(config.get("code", "z")),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise DeblurkitError(f"{path}: malformed config ({type(e).__name__}: {e})") from None

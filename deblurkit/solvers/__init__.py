@@ -11,6 +11,7 @@ from deblurkit.solvers.deblur import (
     make_prior,
 )
 from deblurkit.solvers.initial_kernel import (
+    initial_feature_map,
     initial_kernel,
     initial_latent,
     luminance_tensor,
@@ -41,6 +42,7 @@ __all__ = [
     "deconvolve_image",
     "estimate_workers",
     "get_preset",
+    "initial_feature_map",
     "initial_kernel",
     "initial_latent",
     "joint_optimize",

@@ -590,7 +590,9 @@ def deblur_image(
             :func:`auto_kernel_size`).
         generator: the kernel generator for GLKM (frozen and put in eval mode here).
         initializer: optional kernel initializer ``E``; ``w_k ← g1(E(y))`` on the full luminance
-            (GLKM Algorithm 2 line 1). Without it, ``latent`` or ``z = 0`` is used.
+            (GLKM Algorithm 2 line 1), or ``relu(E(y))`` for an encoder into ``w``
+            (:func:`~deblurkit.solvers.initial_kernel.initial_feature_map`). Without it, ``latent``
+            or ``z = 0`` is used.
         latent: optional ``(1, latent_dim, 1, 1)`` initial code when there is no initializer.
         seed: makes the run deterministic on the CPU; a restart after divergence uses ``seed + r``.
         progress: ``progress(step, total, loss)``, called every optimisation step (restarts count
@@ -647,18 +649,18 @@ def deblur_image(
         raise ValueError(f"a {S}×{S} kernel needs an image of at least {2 * S}×{2 * S} pixels, got {H}×{W}")
 
     y_full = luminance_tensor(img, device)  # (1, 1, H, W)
-    z0 = latent
-    if kernel_prior == "glkm" and initializer is not None:
-        from deblurkit.solvers.initial_kernel import initial_latent
-
-        z0 = initial_latent(initializer.to(device), y_full)
     w0 = None
     if kernel_prior == "glkm" and generator is not None:
         # Keep the initial feature map so that every restart starts from the same w_k.
-        generator.eval()
-        with torch.no_grad():
-            zz = z0 if z0 is not None else torch.zeros(1, generator.config.latent_dim, 1, 1)
-            w0 = generator.to(device).first_layer(zz.to(device)).clone()
+        generator.to(device).eval()
+        if initializer is not None:
+            from deblurkit.solvers.initial_kernel import initial_feature_map
+
+            w0 = initial_feature_map(initializer.to(device), generator, y_full).clone()
+        else:
+            with torch.no_grad():
+                zz = latent if latent is not None else torch.zeros(1, generator.config.latent_dim, 1, 1)
+                w0 = generator.first_layer(zz.to(device)).clone()
 
     if p.crop is None:
         crops = [(0, 0, H, W)]
@@ -681,8 +683,8 @@ def deblur_image(
         att = _estimate_and_restore(
             crops[a % len(crops)], y_full, rgb, p, nb_cfg, seeds[a],
             report.for_attempt(a) if report is not None else None, S,
-            lambda s: make_prior(kernel_prior, S, generator, z0, w0, s, device),
-            lambda: make_prior("glkm", S, generator, z0, w0, seed, device) if kernel_prior == "glkm" else None,
+            lambda s: make_prior(kernel_prior, S, generator, latent, w0, s, device),
+            lambda: make_prior("glkm", S, generator, latent, w0, seed, device) if kernel_prior == "glkm" else None,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
         att.seed, att.width = seeds[a], p.width

@@ -3,7 +3,9 @@
 The initializer ``E`` reads the blurry image's luminance (BT.601 Y for colour images, the values
 themselves for gray ones, in ``[0, 1]``) at full size and applies its own fixed input transform
 (:attr:`deblurkit.models.initializer.InitializerConfig.features`); the kernel generator ``G`` turns
-the code into a kernel in the true-convolution orientation of the training data.
+the code into a kernel in the true-convolution orientation of the training data. An encoder into
+``z`` gives ``w_k⁰ = g1(E(y))``; one into ``w`` (``InitializerConfig.code == "w"``) gives
+``w_k⁰ = relu(E(y))`` directly — the feature map GLKM's Algorithm 2 then optimises.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 
 from deblurkit.color import rgb_to_luma
 from deblurkit.models.initializer import KernelInitializer
-from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.models.kernel_gan import KernelGenerator, WCodeGenerator, code_generator
 
 
 def luminance_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -32,14 +34,48 @@ def luminance_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> tor
 
 @torch.no_grad()
 def initial_latent(encoder: KernelInitializer, y: torch.Tensor) -> torch.Tensor:
-    """``z⁰ = E(y)``: ``(B, 1, H, W)`` luminance → ``(B, latent_dim, 1, 1)`` codes (eval mode)."""
+    """``E(y)``: ``(B, 1, H, W)`` luminance → ``(B, latent_dim, 1, 1)`` codes (eval mode): ``z⁰`` for an
+    encoder into ``z``, flat ``w_k`` maps (before the ``relu``) for one into ``w``."""
     encoder.eval()
     return encoder(y)
 
 
+def _check_pair(encoder: KernelInitializer, generator: KernelGenerator) -> torch.nn.Module:
+    """The encoder's code → kernel map; ``ValueError`` if the two models do not belong together."""
+    decode = code_generator(generator, encoder.config.code)
+    if encoder.config.size != generator.config.size or encoder.config.latent_dim != decode.config.latent_dim:
+        raise ValueError(
+            f"initializer (size {encoder.config.size}, {encoder.config.code} code of {encoder.config.latent_dim}) and "
+            f"generator (size {generator.config.size}, code of {decode.config.latent_dim}) do not match"
+        )
+    return decode
+
+
+@torch.no_grad()
+def initial_feature_map(encoder: KernelInitializer, generator: KernelGenerator, y: torch.Tensor) -> torch.Tensor:
+    """``w_k⁰``, the starting first-layer feature map of GLKM Algorithm 2 (line 1): ``g1(E(y))`` for an
+    encoder into ``z``, ``relu(E(y))`` reshaped for one into ``w``.
+
+    Args:
+        encoder: trained initializer.
+        generator: the kernel generator it was trained with (same size).
+        y: ``(B, 1, H, W)`` luminance in ``[0, 1]``, ``H, W ≥ 32``.
+
+    Returns:
+        ``(B, 256, k1, k1)`` non-negative feature maps (``generator.config.w_shape``).
+
+    Raises:
+        ValueError: if the two models do not match, or ``y`` has the wrong shape.
+    """
+    decode = _check_pair(encoder, generator)
+    generator.eval()
+    code = initial_latent(encoder, y)
+    return decode.to_w(code) if isinstance(decode, WCodeGenerator) else generator.first_layer(code)
+
+
 @torch.no_grad()
 def initial_kernel(encoder: KernelInitializer, generator: KernelGenerator, y: torch.Tensor) -> torch.Tensor:
-    """``k⁰ = G(E(y))`` (GLKM Algorithm 2, line 1).
+    """``k⁰ = G(E(y))`` (GLKM Algorithm 2, line 1), i.e. ``G_k^{(w)}(w_k⁰)``.
 
     Args:
         encoder: trained initializer.
@@ -50,12 +86,9 @@ def initial_kernel(encoder: KernelInitializer, generator: KernelGenerator, y: to
         ``(B, 1, S, S)`` kernels, positive, summing to 1, true-convolution orientation.
 
     Raises:
-        ValueError: if the two models were built for different kernel sizes or latent sizes, or
+        ValueError: if the two models were built for different kernel sizes or code lengths, or
             ``y`` has the wrong shape.
     """
-    if encoder.config.size != generator.config.size or encoder.config.latent_dim != generator.config.latent_dim:
-        raise ValueError(
-            f"initializer (size {encoder.config.size}) and generator (size {generator.config.size}) do not match"
-        )
+    decode = _check_pair(encoder, generator)
     generator.eval()
-    return generator(initial_latent(encoder, y))
+    return decode(initial_latent(encoder, y))

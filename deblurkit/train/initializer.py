@@ -47,8 +47,8 @@ import torch.distributed as tdist
 
 from deblurkit.datasets import BlurryPatchConfig, BlurryPatches
 from deblurkit.errors import DeblurkitError
-from deblurkit.models.initializer import InitializerConfig, KernelInitializer
-from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.models.initializer import CODES, InitializerConfig, KernelInitializer
+from deblurkit.models.kernel_gan import KernelGenerator, code_generator
 from deblurkit.train.checkpoint import load_checkpoint, save_checkpoint
 from deblurkit.train.distributed import DistInfo, barrier, make_sampler, mean_across, wrap_ddp
 
@@ -81,6 +81,10 @@ class InitializerRecipe:
         features: the encoder's input transform (:data:`deblurkit.models.initializer.FEATURES`).
         stem_pool: the encoder keeps the ResNet stem's max-pool
             (:attr:`deblurkit.models.initializer.InitializerConfig.stem_pool`).
+        code: what the encoder outputs (:attr:`deblurkit.models.initializer.InitializerConfig.code`):
+            ``"z"`` (the paper), or ``"w"``, the generator's first-layer feature map read through
+            ``relu`` (:class:`deblurkit.models.kernel_gan.WCodeGenerator`); with ``"w"`` the
+            inversion of ``target="inversion"`` runs in ``w`` and is projected onto ``w ≥ 0``.
         target: what the outer step fits. ``"inversion"`` (Algorithm 1): the inverted codes
             ``z*`` and their kernels ``G(z*)``, Eq. (4). ``"kernel"``: the true kernel directly,
             ``‖G(E(y)) − k‖₁`` through the frozen generator (:func:`kernel_loss`), with no inversion
@@ -113,6 +117,7 @@ class InitializerRecipe:
     seed: int = 0
     features: str = "autocorr"
     stem_pool: bool = True
+    code: str = "z"
     target: str = "inversion"
     flip_tolerant: bool = False
     max_steps: int | None = None
@@ -350,7 +355,7 @@ def _inversion_step(
     for mask, n_steps in ((warm, recipe.warm_steps or 0), (~warm, recipe.inner_steps)):
         sel = mask.nonzero().flatten().to(device)
         if len(sel):
-            z_star[sel] = invert_latents(generator, k[sel], z0[sel], n_steps, recipe.inner_lr)
+            z_star[sel] = invert_latents(generator, k[sel], z0[sel], n_steps, recipe.inner_lr, recipe.code == "w")
     with torch.no_grad():
         inner_l1 = _l1(generator(z_star), k).mean()
     if recipe.warm_steps is not None:
@@ -380,7 +385,8 @@ def train_initializer(
             ``≥ recipe.crop`` (see :func:`deblurkit.datasets.load_sharp_images`).
         kernels: ``(N, S, S)`` training kernels (non-negative, sum 1, true convolution), with
             ``S`` the generator's size; identical on every rank.
-        generator: the pre-trained kernel generator; it is frozen and put in eval mode.
+        generator: the pre-trained kernel generator; it is frozen and put in eval mode (with
+            ``recipe.code == "w"`` it is wrapped in :class:`~deblurkit.models.kernel_gan.WCodeGenerator`).
         recipe: hyper-parameters (:data:`RECIPES`).
         workdir: folder for ``checkpoint.pt`` (rank 0 writes).
         dist: this process's place; ``None`` means one process on the CPU.
@@ -393,7 +399,7 @@ def train_initializer(
         An :class:`InitTrainResult`.
 
     Raises:
-        DeblurkitError: an unknown ``recipe.target``, kernels that do not match the generator, more kernels than samples per
+        DeblurkitError: an unknown ``recipe.code`` or ``recipe.target``, kernels that do not match the generator, more kernels than samples per
             epoch, a batch that does not split over the ranks, fewer samples than one batch, a
             mismatched checkpoint on ``resume``, or an ``init`` encoder of another configuration.
     """
@@ -408,6 +414,8 @@ def train_initializer(
             f"{len(kernels)} kernels but {recipe.samples_per_epoch} samples per epoch: sample i uses kernel i mod N, so "
             "kernels past the epoch's length would never be seen; use fewer kernels or more --samples-per-epoch"
         )
+    if recipe.code not in CODES:
+        raise DeblurkitError(f"unknown code {recipe.code!r}; choose one of {', '.join(CODES)}")
     if recipe.target not in TARGETS:
         raise DeblurkitError(f"unknown target {recipe.target!r}; choose one of {', '.join(TARGETS)}")
     if recipe.batch % dist.world_size:
@@ -433,9 +441,14 @@ def train_initializer(
     generator = generator.to(device).eval()
     for p in generator.parameters():
         p.requires_grad_(False)
+    generator = code_generator(generator, recipe.code)  # the encoder's code → kernel (G itself for "z")
     torch.manual_seed(recipe.seed)
     enc_cfg = InitializerConfig(
-        size=size, latent_dim=generator.config.latent_dim, features=recipe.features, stem_pool=recipe.stem_pool
+        size=size,
+        latent_dim=generator.config.latent_dim,
+        features=recipe.features,
+        stem_pool=recipe.stem_pool,
+        code=recipe.code,
     )
     encoder = KernelInitializer(enc_cfg).to(device)
     if init is not None:
@@ -456,9 +469,10 @@ def train_initializer(
     if resume:
         state = load_checkpoint(ckpt_path, map_location="cpu")
         # older checkpoints: the stem pool and Algorithm 1's target
-        saved, mine = {"stem_pool": True, "target": "inversion", **state.get("recipe", {})}, asdict(recipe)
+        saved = {"stem_pool": True, "target": "inversion", "code": "z", **state.get("recipe", {})}
+        mine = asdict(recipe)
         keys = ("batch", "crop", "seed", "samples_per_epoch", "warm_steps", "inner_steps", "features", "flip_tolerant")
-        for key in keys + ("stem_pool", "target"):
+        for key in keys + ("stem_pool", "target", "code"):
             if saved.get(key) != mine[key]:
                 raise DeblurkitError(f"{ckpt_path}: checkpoint has {key}={saved.get(key)!r}, this run {mine[key]!r}")
         if state.get("num_kernels") != len(kernels):
