@@ -3,7 +3,9 @@
 GLKM §IV-C and Algorithm 1; architecture facts in ``../shared/docs/reference-notes.md`` §3:
 ResNet-18 (BasicBlock × [2, 2, 2, 2]) with a 1-channel 7×7 stride-2 stem, global average pooling
 (so any input size works) and a linear head to the latent dimension, reshaped to ``(B, 100, 1, 1)``.
-The ResNet body is torchvision's implementation (no pretrained weights are loaded).
+The ResNet body is torchvision's implementation (no pretrained weights are loaded). The head may
+instead give the generator's first-layer feature map ``w_k`` flattened (:attr:`InitializerConfig.code`
+``"w"``, ``(B, 256·k1², 1, 1)``), the variable GLKM's Algorithm 2 optimises.
 
 What the stem sees (:attr:`InitializerConfig.features`, a fixed, parameter-free transform of the
 luminance):
