@@ -77,7 +77,8 @@ def train_initializer_cmd(
         Recipe,
         typer.Option(
             "--recipe",
-            help="cpu: Algorithm 1, cached inversions (default); direct: fit k itself (shipped size 31); paper: reference.",
+            help="cpu: Algorithm 1, cached inversions (default); direct: w code fitting k itself (shipped 31); "
+            "paper: the paper's settings.",
         ),
     ] = "cpu",
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override the recipe's epochs.")] = None,
