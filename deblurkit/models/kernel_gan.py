@@ -43,6 +43,7 @@ size to exactly ``1 × 1``::
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -267,8 +268,7 @@ class WCodeGenerator(nn.Module):
         super().__init__()
         self.g = generator
         self.nonnegative = nonnegative
-        w_shape = tuple(generator.config.w_shape)
-        self.config = CodeSpace(size=generator.config.size, latent_dim=w_shape[0] * w_shape[1] * w_shape[2])
+        self.config = CodeSpace(size=generator.config.size, latent_dim=math.prod(generator.config.w_shape))
 
     def to_w(self, code: torch.Tensor) -> torch.Tensor:
         """Flat codes ``(B, 256·k1², 1, 1)`` → feature maps ``w_k`` ``(B, 256, k1, k1)`` (``relu`` if nonnegative)."""

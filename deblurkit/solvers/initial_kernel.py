@@ -15,7 +15,7 @@ import torch
 
 from deblurkit.color import rgb_to_luma
 from deblurkit.models.initializer import KernelInitializer
-from deblurkit.models.kernel_gan import KernelGenerator, WCodeGenerator, code_generator
+from deblurkit.models.kernel_gan import KernelGenerator, code_generator
 
 
 def luminance_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -70,7 +70,7 @@ def initial_feature_map(encoder: KernelInitializer, generator: KernelGenerator, 
     decode = _check_pair(encoder, generator)
     generator.eval()
     code = initial_latent(encoder, y)
-    return decode.to_w(code) if isinstance(decode, WCodeGenerator) else generator.first_layer(code)
+    return decode.to_w(code) if encoder.config.code == "w" else generator.first_layer(code)
 
 
 @torch.no_grad()
