@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--restarts", type=int, default=4)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    G, E = load_models(args)
+    G, E = load_models(args, z_only=True)
     S = args.size
     val = report_validation_set(args)
     y = torch.cat([v[1] for v in val])

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from deblurkit.datasets import load_sharp_images
+from deblurkit.errors import DeblurkitError
 from deblurkit.kernels import synthesize_training_set
 from deblurkit.models.initializer import KernelInitializer
 from deblurkit.models.kernel_gan import KernelGenerator
@@ -26,16 +27,27 @@ def add_model_args(ap: argparse.ArgumentParser, count: int) -> None:
     ap.add_argument("--seed", type=int, default=0)
 
 
-def load_models(args: argparse.Namespace) -> tuple[KernelGenerator, KernelInitializer]:
+def load_models(args: argparse.Namespace, z_only: bool = False) -> tuple[KernelGenerator, KernelInitializer]:
     """Seed torch, load ``(G, E)`` for ``args.size`` (shipped files by default), both in eval mode, ``G`` frozen.
 
+    Args:
+        args: parsed options of :func:`add_model_args`.
+        z_only: refuse an encoder into ``w`` (analyses that invert or re-encode in ``z``).
+
     Raises:
-        deblurkit.errors.DeblurkitError: a missing or mismatched weights file.
+        deblurkit.errors.DeblurkitError: a missing or mismatched weights file; with ``z_only``, an
+            encoder into ``w`` (the shipped size-31 file since session 25).
     """
     torch.manual_seed(args.seed)
     S = args.size
     G, _ = load_kernel_generator(args.gan or f"weights/kernel_gan_{S}.safetensors", size=S)
-    E, _ = load_initializer(args.initializer or f"weights/initializer_{S}.safetensors", size=S)
+    path = args.initializer or f"weights/initializer_{S}.safetensors"
+    E, _ = load_initializer(path, size=S)
+    if z_only and E.config.code != "z":
+        raise DeblurkitError(
+            f"{path} encodes into {E.config.code}; this analysis needs an encoder into z "
+            "(e.g. the Algorithm 1 file: git show 9b52f99:weights/initializer_31.safetensors > alg1.safetensors)"
+        )
     for p in G.parameters():
         p.requires_grad_(False)
     return G.eval(), E.eval()

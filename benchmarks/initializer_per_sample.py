@@ -27,6 +27,7 @@ import torch
 from initializer_common import add_model_args, load_models, report_validation_set
 
 from deblurkit.metrics import mnc_batch
+from deblurkit.solvers import initial_kernel
 
 
 def quarters(values: np.ndarray, scores: np.ndarray) -> list[dict]:
@@ -48,8 +49,7 @@ def main() -> None:
     val = report_validation_set(args)
     y = torch.cat([v[1] for v in val])
     k = torch.from_numpy(np.stack([v[2] for v in val]))
-    with torch.no_grad():
-        k_hat = G(E(y))[:, 0]
+    k_hat = initial_kernel(E, G, y)[:, 0]  # G(E(y)) for z encoders, G_k^(w)(relu(E(y))) for w
     mnc = mnc_batch(k_hat, k).mnc.numpy()
     support = (k > 0.1 * k.amax(dim=(-2, -1), keepdim=True)).sum(dim=(-2, -1)).numpy().astype(float)
     lum = y[:, 0]

@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--inversion-steps", type=int, default=100)
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
-    G, E = load_models(args)
+    G, E = load_models(args, z_only=True)
     S = args.size
     val = report_validation_set(args)
     t0 = time.perf_counter()
