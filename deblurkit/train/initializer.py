@@ -464,8 +464,9 @@ def train_initializer(
     n_kernels = len(kernels)
     if recipe.flip_tolerant and recipe.target == "inversion":  # rot180(k_i) is target i + N, inverted and cached
         target = torch.cat([target, torch.flip(target, dims=(-2, -1))])
-    cache = torch.zeros(len(target), generator.config.latent_dim, 1, 1)
-    cached = torch.zeros(len(target), dtype=torch.bool)
+    n_cache = len(target) if recipe.target == "inversion" else 0  # the kernel target inverts (caches) nothing
+    cache = torch.zeros(n_cache, generator.config.latent_dim, 1, 1)
+    cached = torch.zeros(n_cache, dtype=torch.bool)
 
     step, history, wall_before, resumed_from = 0, [], 0.0, None
     ckpt_path = workdir / CHECKPOINT_NAME
