@@ -430,7 +430,8 @@ def test_glkm_starts_from_the_initializers_feature_map_for_both_codes(code, monk
 
     torch.manual_seed(0)
     g, _ = build_kernel_gan(31, seed=0)
-    E = KernelInitializer(InitializerConfig(size=31, latent_dim=100 if code == "z" else 2304, features="autocorr", code=code))
+    dim = 100 if code == "z" else 2304
+    E = KernelInitializer(InitializerConfig(size=31, latent_dim=dim, features="autocorr", code=code))
     img = blur(_scene(64, 1), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     starts = []
     original = deblur_mod.make_prior

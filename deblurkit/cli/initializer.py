@@ -103,7 +103,9 @@ def train_initializer_cmd(
     ] = None,
     target: Annotated[
         Target | None,
-        typer.Option("--target", help="Override: fit the inverted codes (inversion, Algorithm 1) or the true kernel directly."),
+        typer.Option(
+            "--target", help="Override: fit the inverted codes (inversion, Algorithm 1) or the true kernel directly."
+        ),
     ] = None,
     flip_tolerant: Annotated[
         bool | None,
@@ -135,7 +137,9 @@ def train_initializer_cmd(
         data, data_info = training_kernels(kernels, synth, family, seed, size)
         rec = recipe_by_name(
             recipe, epochs=epochs, samples_per_epoch=samples_per_epoch, batch=batch, crop=crop,
-            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features, stem_pool=stem_pool, code=code, target=target, flip_tolerant=flip_tolerant, max_steps=steps, checkpoint_every=checkpoint_every, seed=seed,
+            inner_steps=inner_steps, warm_steps=warm_steps, lr=lr, inner_lr=inner_lr, lam=lam, features=features,
+            stem_pool=stem_pool, code=code, target=target, flip_tolerant=flip_tolerant, max_steps=steps,
+            checkpoint_every=checkpoint_every, seed=seed,
         )
         start = load_initializer(init, size=size, device=dist.device)[0] if init is not None else None
         sharp = load_sharp_images(images, split="train", min_side=rec.crop)  # smaller photos are skipped

@@ -271,7 +271,7 @@ class WCodeGenerator(nn.Module):
         self.config = CodeSpace(size=generator.config.size, latent_dim=math.prod(generator.config.w_shape))
 
     def to_w(self, code: torch.Tensor) -> torch.Tensor:
-        """Flat codes ``(B, 256·k1², 1, 1)`` → feature maps ``w_k`` ``(B, 256, k1, k1)`` (``relu`` if nonnegative)."""
+        """Flat codes ``(B, 256·k1², 1, 1)`` → feature maps ``w_k`` ``(B, 256, k1, k1)``, ``≥ 0`` if nonnegative."""
         w = torch.relu(code) if self.nonnegative else code
         return w.reshape(code.shape[0], *self.g.config.w_shape)
 

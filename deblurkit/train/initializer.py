@@ -95,8 +95,8 @@ class InitializerRecipe:
             as far apart as random codes (``docs/benchmarks.md``, session 24), so the latent term
             asks the encoder to regress near-arbitrary targets.
         flip_tolerant: score ``E(y)`` against the better of ``k`` and its 180° rotation (each
-            inverted and cached), see :func:`outer_loss` and :func:`kernel_loss`. The gradient autocorrelation is the
-            same for ``k`` and ``rot180(k)`` (``R(d) = R(−d)``), so with ``features="autocorr"``
+            inverted and cached), see :func:`outer_loss` and :func:`kernel_loss`. The gradient
+            autocorrelation is the same for ``k`` and ``rot180(k)`` (``R(d) = R(−d)``), so with ``features="autocorr"``
             the plain loss can only be met by hedging between the two; kernel MNC (Levin's
             protocol, :func:`deblurkit.metrics.mnc`) does not tell them apart either.
         max_steps: stop after this many outer steps in all (``None``: all epochs).
