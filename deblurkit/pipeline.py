@@ -106,6 +106,13 @@ def sha256(path: Path) -> str:
 #: ``docs/benchmarks.md``); switch when a GLKM solver beats it.
 AUTO_KERNEL_PRIOR = "fcn"
 
+#: What ``--kernel-prior auto`` resolves to for the global stage of ``deblur-nonuniform`` when an
+#: initializer of the kernel size ships: GLKM started by it. On six images of the synthetic
+#: non-uniform set (2×2 grid, ``fast``) it gave 23.62 dB against FCN's 22.86 (blurry 23.37), none of
+#: them more than 0.01 dB below its input; on all 20 of the set 23.29 dB (blurry 23.16) (session 26,
+#: ``docs/benchmarks.md``). Without an initializer: FCN.
+AUTO_GLOBAL_PRIOR_NONUNIFORM = "glkm"
+
 
 @dataclass(frozen=True)
 class DeblurSettings:
@@ -114,7 +121,8 @@ class DeblurSettings:
     Attributes:
         prior: image prior (``"dip"``).
         kernel_prior: ``"glkm"``, ``"fcn"`` or ``"auto"`` (:data:`AUTO_KERNEL_PRIOR`, the prior
-            measured best at the ``fast`` preset: FCN for now).
+            measured best at the ``fast`` preset: FCN for now; for non-uniform deblurring the global
+            stage's :data:`AUTO_GLOBAL_PRIOR_NONUNIFORM`, GLKM, when an initializer of the size ships).
         preset: ``"fast"`` or ``"paper"``.
         kernel_size: ``"auto"`` or an odd kernel side in pixels (3 … 151); the GLKM prior and
             non-uniform deblurring need a generator size (31, 45, 55, 65, 75).
@@ -287,9 +295,13 @@ def deblur_file(
     models = models_for(size)
     kernel_prior = settings.kernel_prior
     if kernel_prior == "auto":
-        # Measured rule (docs/benchmarks.md, "Blind deblurring"): with the shipped generator and
-        # initializer the GLKM path still loses to FCN on Levin at the fast preset, so auto = FCN.
-        kernel_prior = AUTO_KERNEL_PRIOR
+        # Measured rules (docs/benchmarks.md): uniform — GLKM lost to FCN on Levin at the fast
+        # preset, so FCN; non-uniform global stage — GLKM started by the initializer beat FCN on the
+        # synthetic camera-shake set (session 26), so GLKM when that initializer exists.
+        if settings.nonuniform and models.initializer is not None:
+            kernel_prior = AUTO_GLOBAL_PRIOR_NONUNIFORM
+        else:
+            kernel_prior = AUTO_KERNEL_PRIOR
     if kernel_prior == "glkm" and models.generator is None:
         raise DeblurkitError(f"--kernel-prior glkm needs weights/kernel_gan_{size}.safetensors (or --gan)")
     if settings.nonuniform and models.generator is None:

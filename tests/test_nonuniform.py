@@ -100,3 +100,18 @@ def test_cli_blur_nonuniform_and_deblur_nonuniform(tmp_path):
     assert r.exit_code == 0 and (out / "shake.json").stat().st_mtime_ns == stamp
     r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "2by2"])
     assert r.exit_code == 1 and "ROWSxCOLS" in r.output
+
+
+def test_cli_deblur_nonuniform_auto_prior_is_glkm_with_shipped_initializer(tmp_path):
+    # the global stage's auto prior: GLKM started by the shipped size-31 initializer (session 26)
+    sharp = tmp_path / "sharp.png"
+    cv2.imwrite(str(sharp), cv2.resize(data.astronaut(), (96, 80), interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    blurry = tmp_path / "shake.png"
+    runner = CliRunner()
+    r = runner.invoke(app, ["blur", str(sharp), "--nonuniform", "--grid", "1x2", "--seed", "3", "-o", str(blurry), "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "1x2", "--steps", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "shake.json").read_text())
+    assert rec["kernel_prior"] == "glkm" and rec["result"]["global"]["kernel_prior"] == "glkm"

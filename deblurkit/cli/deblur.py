@@ -78,7 +78,7 @@ def deblur_nonuniform(
     prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP).")] = "dip",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "fcn"],
-        typer.Option("--kernel-prior", help="Prior of the global first stage, auto = fcn for now (the patch kernels always use GLKM's latent space)."),
+        typer.Option("--kernel-prior", help="Prior of the global first stage, auto = glkm when an initializer of the size ships, else fcn (the patch kernels always use GLKM's latent space)."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
     kernel_size: Annotated[str, typer.Option("--kernel-size", help="Kernel window (a generator size: 31/45/55/65/75), or auto.")] = "auto",
