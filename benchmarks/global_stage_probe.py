@@ -80,15 +80,18 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"{stem:<8} blurry {row['blurry']:6.2f} out {row['psnr']:6.2f}  MNC start {row['mnc_start']:.3f} end {row['mnc']:.3f}  "
-            f"support {row['support']} (true {row['support_true']:.0f})  ratio {row['ratio']}  {row['fallback'] or ''} {seconds:.0f}s",
+            f"{stem:<8} blurry {row['blurry']:6.2f} out {row['psnr']:6.2f}  "
+            f"MNC start {row['mnc_start']:.3f} end {row['mnc']:.3f}  "
+            f"support {row['support']} (true {row['support_true']:.0f})  "
+            f"ratio {row['ratio']}  {row['fallback'] or ''} {seconds:.0f}s",
             flush=True,
         )
     keys = ("blurry", "psnr", "mnc_start", "mnc", "support", "support_true")
     means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     print("mean     " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}, indent=2) + "\n")
+        record = {"args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -32,16 +32,11 @@ import torch
 
 from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
-from deblurkit.metrics.protocols import compare_upto_shift
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.initial_kernel import initial_kernel, luminance_tensor
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve, deconvolve_patchwise
-
-
-def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
-    r = compare_upto_shift(np.clip(img, 0, 1).astype(np.float32), gt, luma=True)
-    return r.psnr, r.ssim
+from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
 
 
 def _prior_energy(x: torch.Tensor, border: int) -> float:
@@ -113,7 +108,7 @@ def main() -> None:
             "patch": deconvolve_patchwise(rgb, ks, grid, cfg).permute(1, 2, 0).numpy(),
         }
         for name, img in outs.items():
-            row[name] = _score(img, gt)
+            row[name] = _score(np.clip(img, 0, 1).astype(np.float32), gt)
         rows.append(row)
         print(
             f"{stem:<8} MNC g {row['mnc_global']:.3f} p {row['mnc_patch']:.3f}  "
@@ -123,9 +118,13 @@ def main() -> None:
     keys = ("blurry", "global", "patch")
     means = {n: [float(np.mean([r[n][i] for r in rows])) for i in (0, 1)] for n in keys}
     means.update({m: float(np.mean([r[m] for r in rows])) for m in ("mnc_global", "mnc_patch")})
-    print(f"mean     MNC g {means['mnc_global']:.3f} p {means['mnc_patch']:.3f}  " + "  ".join(f"{n} {means[n][0]:6.2f}/{means[n][1]:.3f}" for n in keys))
+    print(
+        f"mean     MNC g {means['mnc_global']:.3f} p {means['mnc_patch']:.3f}  "
+        + "  ".join(f"{n} {means[n][0]:6.2f}/{means[n][1]:.3f}" for n in keys)
+    )
     if args.json:
-        args.json.write_text(json.dumps({"set": str(args.set), "args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}, indent=2) + "\n")
+        record = {"set": str(args.set), "args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

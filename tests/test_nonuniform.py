@@ -108,10 +108,10 @@ def test_cli_deblur_nonuniform_auto_prior_is_glkm_with_shipped_initializer(tmp_p
     cv2.imwrite(str(sharp), cv2.resize(data.astronaut(), (96, 80), interpolation=cv2.INTER_AREA)[:, :, ::-1])
     blurry = tmp_path / "shake.png"
     runner = CliRunner()
-    r = runner.invoke(app, ["blur", str(sharp), "--nonuniform", "--grid", "1x2", "--seed", "3", "-o", str(blurry), "--quiet"])
+    r = runner.invoke(app, ["blur", str(sharp), "--nonuniform", "--grid", "1x2", "--seed", "3", "-o", str(blurry), "-q"])
     assert r.exit_code == 0, r.output
     out = tmp_path / "out"
-    r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "1x2", "--steps", "2", "--quiet"])
+    r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "1x2", "--steps", "2", "-q"])
     assert r.exit_code == 0, r.output
     rec = json.loads((out / "shake.json").read_text())
     assert rec["kernel_prior"] == "glkm" and rec["result"]["global"]["kernel_prior"] == "glkm"
