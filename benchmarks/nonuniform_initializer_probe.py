@@ -45,14 +45,14 @@ def _prior_energy(x: torch.Tensor, border: int) -> float:
     return float((x.diff(dim=-1).abs() ** 0.8).sum() + (x.diff(dim=-2).abs() ** 0.8).sum())
 
 
-def _orient(k: torch.Tensor, y: torch.Tensor, cfg: HyperLaplacianConfig) -> tuple[torch.Tensor, bool]:
-    """``k`` or its 180° rotation, whichever deconvolves the luminance window ``y`` ``(1, h, w)`` to
-    the smaller hyper-Laplacian energy; returns ``(kernel, flipped)``."""
+def _orient(k: torch.Tensor, y: torch.Tensor, cfg: HyperLaplacianConfig) -> torch.Tensor:
+    """``k`` ``(S, S)`` or its 180° rotation, whichever deconvolves the luminance window ``y``
+    ``(1, h, w)`` in ``[0, 1]`` to the smaller hyper-Laplacian energy."""
     S = k.shape[-1]
     e0 = _prior_energy(deconvolve(y, k, cfg), S)
     kf = torch.flip(k, dims=(-2, -1))
     e1 = _prior_energy(deconvolve(y, kf, cfg), S)
-    return (kf, True) if e1 < e0 else (k, False)
+    return kf if e1 < e0 else k
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
         cfg = HyperLaplacianConfig().resolve(rgb)
         kg = initial_kernel(E, G, lum)[0, 0].double()
         if args.orient == "prior":
-            kg, _ = _orient(kg, lum[0].double(), cfg)
+            kg = _orient(kg, lum[0].double(), cfg)
         ay, ax = axis_grid(H, grid[0]), axis_grid(W, grid[1])
         half = args.window // 2
         ks = []
@@ -92,7 +92,7 @@ def main() -> None:
                 win = lum[..., t : t + args.window, l_ : l_ + args.window]
                 k = initial_kernel(E, G, win)[0, 0].double()
                 if args.orient == "prior":
-                    k, _ = _orient(k, win[0].double(), cfg)
+                    k = _orient(k, win[0].double(), cfg)
                 ks.append(k)
         ks = torch.stack(ks)
         truth = torch.from_numpy(K.reshape(-1, *K.shape[2:])).double()
