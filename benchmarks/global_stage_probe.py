@@ -2,7 +2,8 @@
 
 Runs :func:`deblurkit.solvers.deblur.deblur_image` with the ``fast`` non-uniform preset's global
 stage (``NONUNIFORM_PRESETS["fast"].global_``), optionally changed by ``--kernel-warmup`` (the
-fraction of steps during which the kernel is held at its start while the DIP network fits the data),
+fraction of steps during which the kernel is held at its start while the DIP network fits the data)
+and ``--latent-anchor`` (weight of the GLKM prior's anchor term ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``),
 on every image of a ``deblurkit synth-set`` folder, and scores without choosing anything by it:
 
 - PSNR / SSIM of the restored image (Lai protocol, Y channel, shift-aligned);
@@ -12,7 +13,7 @@ on every image of a ``deblurkit synth-set`` folder, and scores without choosing 
 
 Usage::
 
-    python benchmarks/global_stage_probe.py SET [--prior glkm] [--kernel-warmup 0.3] [--limit N] [--json out.json]
+    python benchmarks/global_stage_probe.py SET [--prior glkm] [--kernel-warmup 0.3] [--latent-anchor 0.1] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ def main() -> None:
     ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--latent-anchor", type=float, default=None, help="override the global preset's latent_anchor")
     args = ap.parse_args()
     preset = NONUNIFORM_PRESETS["fast"].global_
     if args.kernel_warmup is not None:
         preset = preset.with_(kernel_warmup=args.kernel_warmup)
+    if args.latent_anchor is not None:
+        preset = preset.with_(latent_anchor=args.latent_anchor)
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []

@@ -328,7 +328,10 @@ def joint_optimize(
     ``[θ_x: lr_image] + prior.param_groups()`` (kernel lr × ``kernel_lr_scale``), all multiplied by
     ``gamma`` at the ``milestones``. For GLKM ``φ = w_k`` (generator frozen); for FCN the kernel
     net's weights. During the first ``preset.kernel_warmup · steps`` steps ``φ`` is held fixed
-    (no gradient reaches it) and only the image network learns.
+    (no gradient reaches it) and only the image network learns. With ``preset.latent_anchor > 0``
+    the prior's :meth:`~deblurkit.solvers.kernel_priors.KernelPrior.anchor_penalty` times that
+    weight is added to the loss (GLKM: ``w_k`` kept near its start); ``losses`` records the data
+    term alone.
 
     Args:
         y: ``(1, C, h, w)`` observation in ``[0, 1]`` (the solvers pass luminance, ``C = 1``).
@@ -390,9 +393,11 @@ def joint_optimize(
             k = prior()
         y_hat = op(x, k)
         loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
+        value = float(loss.detach())
+        if preset.latent_anchor > 0 and step > warm_steps:
+            loss = loss + preset.latent_anchor * prior.anchor_penalty()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        value = float(loss.detach())
         losses.append(value)
         if not math.isfinite(value):
             diverged = "non-finite loss"

@@ -45,6 +45,14 @@ class KernelPrior(nn.Module):
         """The current kernel ``(1, 1, S, S)`` (positive, sums to 1, true convolution)."""
         raise NotImplementedError
 
+    def anchor_penalty(self) -> torch.Tensor:
+        """Distance of the parameters from their starting point (0-d tensor, ``≥ 0``, unitless).
+
+        Used by the solver with the weight ``Preset.latent_anchor``; priors without a meaningful
+        starting point (FCN: random weights) return 0.
+        """
+        return torch.zeros(())
+
 
 class GLKMPrior(KernelPrior):
     """GLKM's latent kernel model: ``k = G_k^{(w)}(w_k)`` with ``w_k`` optimised (GLKM Eq. (6), Alg. 2).
@@ -94,6 +102,23 @@ class GLKMPrior(KernelPrior):
         if w.ndim != 4 or w.shape[0] < 1 or tuple(w.shape[1:]) != generator.config.w_shape:
             raise ValueError(f"w must be (N, {', '.join(map(str, generator.config.w_shape))}), got {tuple(w.shape)}")
         self.w = nn.Parameter(w.detach().clone().to(device))
+        self.register_buffer("w_start", w.detach().clone().to(device))
+
+    def anchor_penalty(self) -> torch.Tensor:
+        """Relative squared distance of ``w_k`` from its start: ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²`` (0-d tensor).
+
+        ``w_k⁰`` is the feature map the prior was built with — ``g1(E(y))`` of the kernel
+        initializer in the uniform solver, the global kernel's ``w_k`` for every patch in the
+        non-uniform joint stage. Weighted by ``Preset.latent_anchor`` it acts as a Gaussian prior
+        centred on the initializer's estimate in the generator's feature space (a MAP reading of
+        GLKM Eq. (6), whose initializer only starts the search): it keeps the joint optimisation
+        from sliding to the no-blur solution (a near-delta kernel with a blurry image), which the
+        DIP image prior alone does not penalise. ``‖w_k⁰‖² = 0`` (a zero start) gives the plain
+        squared norm.
+        """
+        ref = self.w_start.pow(2).sum()
+        d = (self.w - self.w_start).pow(2).sum()
+        return d / ref if float(ref) > 0 else d
 
     def train(self, mode: bool = True) -> GLKMPrior:
         """Keep the generator in eval mode whatever ``mode`` is (``w_k`` uses running BN statistics)."""

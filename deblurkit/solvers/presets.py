@@ -72,6 +72,10 @@ class Preset:
             from the first step). For a stage that starts from an estimated kernel (the
             non-uniform joint stage), so that the kernels are not moved by the gradients of a
             still-random image.
+        latent_anchor: weight ``λ_a`` of the GLKM prior's anchor term
+            ``λ_a ‖w_k − w_k⁰‖² / ‖w_k⁰‖²`` added to the data term
+            (:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`; 0 disables it, as in
+            the paper; the FCN prior ignores it).
         final: ``"dip"`` (the network's image, as in the paper; needs ``crop=None``) or
             ``"nonblind"`` (full-resolution deconvolution with the estimated kernel).
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
@@ -126,6 +130,7 @@ class Preset:
     crop: int | None = None
     input_noise_std: float = 1e-3
     kernel_warmup: float = 0.0
+    latent_anchor: float = 0.0
     final: str = "dip"
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
@@ -147,6 +152,8 @@ class Preset:
             raise ValueError(f"mse_fraction must be in [0, 1], got {self.mse_fraction}")
         if not 0 <= self.kernel_warmup < 1:
             raise ValueError(f"kernel_warmup must be in [0, 1), got {self.kernel_warmup}")
+        if self.latent_anchor < 0:
+            raise ValueError(f"latent_anchor must be ≥ 0, got {self.latent_anchor}")
         if self.min_estimates < 1 or not 0 <= self.agree_mnc <= 1:
             raise ValueError("need min_estimates ≥ 1 and 0 ≤ agree_mnc ≤ 1")
         if not 0 < self.accept_residual_ratio <= self.max_residual_ratio or self.residual_retries < 0:

@@ -1,0 +1,100 @@
+"""The non-uniform solver with a GLKM latent anchor in its stages (issue #7, analysis).
+
+Runs :func:`deblurkit.solvers.nonuniform.deblur_image_nonuniform` (GLKM global stage started by the
+shipped initializer, the ``fast`` preset on the set's grid) with the anchor weight
+``Preset.latent_anchor`` of the global and of the joint stage set from the command line
+(:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`: ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``), on
+every image of a ``deblurkit synth-set`` camera-shake folder, and scores without choosing anything
+by it:
+
+- PSNR / SSIM of the result (Lai protocol, Y channel, shift-aligned; ``benchmarks/nonuniform_oracle.py``);
+- mean MNC of the estimated patch kernels against the true ones of the same patches;
+- the support of the patch kernels (taps ≥ 5 % of the maximum, mean over patches), to see a
+  collapse towards a dot;
+- the residual ratio and the fall-back of the result.
+
+Usage::
+
+    python benchmarks/nonuniform_anchor_probe.py SET --anchor-global 1 --anchor-joint 1 [--limit N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deblurkit.io.images import read_image
+from deblurkit.metrics.kernels import mnc
+from deblurkit.models.serialization import load_initializer, load_kernel_generator
+from deblurkit.solvers.nonuniform import deblur_image_nonuniform
+from deblurkit.solvers.presets import NONUNIFORM_PRESETS
+from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
+
+
+def _support(k: np.ndarray) -> float:
+    return float((k >= 0.05 * k.max(axis=(-2, -1), keepdims=True)).sum(axis=(-2, -1)).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("set", type=Path, help="synth-set camera-shake folder")
+    ap.add_argument("--anchor-global", type=float, default=None, help="latent_anchor of the global stage (default: the preset's)")
+    ap.add_argument("--anchor-joint", type=float, default=None, help="latent_anchor of the joint stage (default: the preset's)")
+    ap.add_argument("--generator", type=Path, default=Path("weights/kernel_gan_31.safetensors"))
+    ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
+    ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N images")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    p = NONUNIFORM_PRESETS["fast"]
+    if args.anchor_global is not None:
+        p = type(p)(name=p.name, global_=p.global_.with_(latent_anchor=args.anchor_global), joint=p.joint)
+    if args.anchor_joint is not None:
+        p = type(p)(name=p.name, global_=p.global_, joint=p.joint.with_(latent_anchor=args.anchor_joint))
+    G, _ = load_kernel_generator(args.generator)
+    E, _ = load_initializer(args.initializer, size=G.config.size)
+    rows = []
+    files = sorted((args.set / "kernels").glob("*_kernels.npy"))[args.skip :]
+    for kfile in files[: args.limit or None]:
+        stem = kfile.name[: -len("_kernels.npy")]
+        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
+        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
+        truth = np.load(kfile)  # (rows, cols, S, S)
+        t = time.perf_counter()
+        r = deblur_image_nonuniform(y, G, grid=truth.shape[:2], preset=p, global_prior="glkm", initializer=E, seed=0)
+        seconds = time.perf_counter() - t
+        psnr, ssim = _score(r.image, gt)
+        est = r.kernels.reshape(-1, *r.kernels.shape[-2:])
+        row = {
+            "image": stem,
+            "blurry": _score(y, gt)[0],
+            "psnr": psnr,
+            "ssim": ssim,
+            "mnc": float(np.mean([mnc(e, k)[0] for e, k in zip(est, truth.reshape(est.shape))])),
+            "support": _support(est),
+            "support_true": _support(truth.reshape(est.shape)),
+            "ratio": r.residual_ratio,
+            "fallback": r.fallback,
+            "seconds": seconds,
+        }
+        rows.append(row)
+        print(
+            f"{stem:<8} blurry {row['blurry']:6.2f} out {row['psnr']:6.2f}  MNC {row['mnc']:.3f}  "
+            f"support {row['support']:.0f} (true {row['support_true']:.0f})  ratio {row['ratio']}  "
+            f"{row['fallback'] or ''} {seconds:.0f}s",
+            flush=True,
+        )
+    keys = ("blurry", "psnr", "ssim", "mnc", "support", "support_true")
+    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    print("mean     " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    if args.json:
+        record = {"args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
