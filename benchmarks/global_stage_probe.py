@@ -9,11 +9,14 @@ on every image of a ``deblurkit synth-set`` folder, and scores without choosing 
 - PSNR / SSIM of the restored image (Lai protocol, Y channel, shift-aligned);
 - the estimated kernel's MNC against every true patch kernel (mean over the patches) and that
   of the start ``G(E(y))`` (GLKM with the initializer only);
-- the kernel's support (taps ≥ 5 % of its maximum), to see a collapse towards a dot.
+- the kernel's support (taps ≥ 5 % of its maximum), to see a collapse towards a dot;
+- GLKM: how far the optimised feature map moved from its start, ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``
+  (the quantity the ``latent_anchor`` term penalises).
 
 Usage::
 
-    python benchmarks/global_stage_probe.py SET [--prior glkm] [--kernel-warmup 0.3] [--latent-anchor 0.1] [--limit N] [--json out.json]
+    python benchmarks/global_stage_probe.py SET [--prior glkm] [--kernel-warmup 0.3] [--latent-anchor 0.1] \
+        [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.deblur import deblur_image
-from deblurkit.solvers.initial_kernel import initial_kernel, luminance_tensor
+from deblurkit.solvers.initial_kernel import initial_feature_map, initial_kernel, luminance_tensor
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
 from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
 
 
 def _support(k: np.ndarray) -> int:
     return int((k >= 0.05 * k.max()).sum())
+
+
+def _w_shift(w: torch.Tensor, w0: torch.Tensor) -> float:
+    return float((w.cpu() - w0.cpu()).pow(2).sum() / w0.cpu().pow(2).sum())
 
 
 def main() -> None:
@@ -79,6 +86,9 @@ def main() -> None:
             "mnc": float(np.mean([mnc(r.kernel_raw, k)[0] for k in truth])),
             "mnc_start": float(np.mean([mnc(k0, k)[0] for k in truth])),
             "support": _support(r.kernel_raw),
+            "w_shift": None
+            if r.kernel_code is None
+            else _w_shift(r.kernel_code, initial_feature_map(E, G, luminance_tensor(y))),
             "support_true": float(np.mean([_support(k) for k in truth])),
             "ratio": r.nonblind.get("residual_ratio"),
             "fallback": r.fallback,
@@ -88,7 +98,7 @@ def main() -> None:
         print(
             f"{stem:<8} blurry {row['blurry']:6.2f} out {row['psnr']:6.2f}  "
             f"MNC start {row['mnc_start']:.3f} end {row['mnc']:.3f}  "
-            f"support {row['support']} (true {row['support_true']:.0f})  "
+            f"support {row['support']} (true {row['support_true']:.0f})  w shift {row['w_shift']}  "
             f"ratio {row['ratio']}  {row['fallback'] or ''} {seconds:.0f}s",
             flush=True,
         )

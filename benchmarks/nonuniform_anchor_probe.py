@@ -42,8 +42,8 @@ def _support(k: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("set", type=Path, help="synth-set camera-shake folder")
-    ap.add_argument("--anchor-global", type=float, default=None, help="latent_anchor of the global stage (default: the preset's)")
-    ap.add_argument("--anchor-joint", type=float, default=None, help="latent_anchor of the joint stage (default: the preset's)")
+    ap.add_argument("--anchor-global", type=float, default=None, help="latent_anchor, global stage")
+    ap.add_argument("--anchor-joint", type=float, default=None, help="latent_anchor, joint stage")
     ap.add_argument("--generator", type=Path, default=Path("weights/kernel_gan_31.safetensors"))
     ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
