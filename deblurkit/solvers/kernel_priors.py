@@ -114,7 +114,9 @@ class GLKMPrior(KernelPrior):
         GLKM Eq. (6), whose initializer only starts the search): it keeps the joint optimisation
         from sliding to the no-blur solution (a near-delta kernel with a blurry image), which the
         DIP image prior alone does not penalise. ``‖w_k⁰‖² = 0`` (a zero start) gives the plain
-        squared norm.
+        squared norm. Not part of the paper; off by default: on the development set of issue #7 it
+        kept the kernels' size and raised their MNC, but not the PSNR (docs/benchmarks.md,
+        session 27).
         """
         ref = self.w_start.pow(2).sum()
         d = (self.w - self.w_start).pow(2).sum()
