@@ -1,11 +1,18 @@
-"""The non-uniform solver with a GLKM latent anchor in its stages (issue #7, analysis).
+"""The non-uniform solver with variants of its ``fast`` preset (issue #7, analysis).
 
-Runs :func:`deblurkit.solvers.nonuniform.deblur_image_nonuniform` (GLKM global stage started by the
-shipped initializer, the ``fast`` preset on the set's grid) with the anchor weight
-``Preset.latent_anchor`` of the global and of the joint stage set from the command line
-(:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`: ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``), on
-every image of a ``deblurkit synth-set`` camera-shake folder, and scores without choosing anything
-by it:
+Runs :func:`deblurkit.solvers.nonuniform.deblur_image_nonuniform` (the ``fast`` preset on the set's
+grid; GLKM global stage started by the shipped initializer unless ``--global-prior fcn``) on every
+image of a ``deblurkit synth-set`` camera-shake folder, with, from the command line:
+
+- ``--anchor-global`` / ``--anchor-joint``: the anchor weight ``Preset.latent_anchor`` of either stage
+  (:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`: ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``);
+- ``--global-preset uniform``: the global stage run with the uniform ``deblur`` command's own
+  ``fast`` preset (cross-checked estimates, 32-channel network) instead of the non-uniform
+  preset's single-estimate one;
+- ``--global-prior fcn``: SelfDeblur's kernel net in the global stage (the uniform command's
+  ``auto``).
+
+It scores without choosing anything by the ground truth:
 
 - PSNR / SSIM of the result (Lai protocol, Y channel, shift-aligned; ``benchmarks/nonuniform_oracle.py``);
 - mean MNC of the estimated patch kernels against the true ones of the same patches;
@@ -15,7 +22,8 @@ by it:
 
 Usage::
 
-    python benchmarks/nonuniform_anchor_probe.py SET --anchor-global 1 --anchor-joint 1 [--limit N] [--json out.json]
+    python benchmarks/nonuniform_preset_probe.py SET [--anchor-global 1 --anchor-joint 1] [--global-preset uniform]
+        [--global-prior fcn] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.nonuniform import deblur_image_nonuniform
-from deblurkit.solvers.presets import NONUNIFORM_PRESETS
+from deblurkit.solvers.presets import FAST, NONUNIFORM_PRESETS
 from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
 
 
@@ -44,6 +52,8 @@ def main() -> None:
     ap.add_argument("set", type=Path, help="synth-set camera-shake folder")
     ap.add_argument("--anchor-global", type=float, default=None, help="latent_anchor, global stage")
     ap.add_argument("--anchor-joint", type=float, default=None, help="latent_anchor, joint stage")
+    ap.add_argument("--global-preset", choices=("nonuniform", "uniform"), default="nonuniform")
+    ap.add_argument("--global-prior", choices=("glkm", "fcn"), default="glkm")
     ap.add_argument("--generator", type=Path, default=Path("weights/kernel_gan_31.safetensors"))
     ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
@@ -51,6 +61,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     p = NONUNIFORM_PRESETS["fast"]
+    if args.global_preset == "uniform":
+        p = type(p)(name=p.name, global_=FAST, joint=p.joint)
     if args.anchor_global is not None:
         p = type(p)(name=p.name, global_=p.global_.with_(latent_anchor=args.anchor_global), joint=p.joint)
     if args.anchor_joint is not None:
@@ -65,7 +77,9 @@ def main() -> None:
         gt, _ = read_image(args.set / "gt" / f"{stem}.png")
         truth = np.load(kfile)  # (rows, cols, S, S)
         t = time.perf_counter()
-        r = deblur_image_nonuniform(y, G, grid=truth.shape[:2], preset=p, global_prior="glkm", initializer=E, seed=0)
+        r = deblur_image_nonuniform(
+            y, G, grid=truth.shape[:2], preset=p, global_prior=args.global_prior, initializer=E, seed=0
+        )
         seconds = time.perf_counter() - t
         psnr, ssim = _score(r.image, gt)
         est = r.kernels.reshape(-1, *r.kernels.shape[-2:])
