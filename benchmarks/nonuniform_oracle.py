@@ -40,6 +40,16 @@ def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     return r.psnr, r.ssim
 
 
+def _report_means(rows: list[dict], keys: tuple[str, ...], args: argparse.Namespace) -> None:
+    """Print the mean of ``keys`` over the per-image ``rows`` and, with ``args.json``, save
+    ``{"args", "per_image", "mean"}`` there (shared by the probes of this folder)."""
+    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    print("mean     " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    if args.json:
+        record = {"args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("set", type=Path, help="synth-set camera-shake folder")

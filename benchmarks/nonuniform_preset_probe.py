@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.nonuniform import deblur_image_nonuniform
 from deblurkit.solvers.presets import FAST, NONUNIFORM_PRESETS
-from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
 
 
 def _support(k: np.ndarray) -> float:
@@ -102,12 +101,7 @@ def main() -> None:
             f"{row['fallback'] or ''} {seconds:.0f}s",
             flush=True,
         )
-    keys = ("blurry", "psnr", "ssim", "mnc", "support", "support_true")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    print("mean     " + "  ".join(f"{k} {v:.3f}" for k, v in means.items()))
-    if args.json:
-        record = {"args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    _report_means(rows, ("blurry", "psnr", "ssim", "mnc", "support", "support_true"), args)
 
 
 if __name__ == "__main__":
