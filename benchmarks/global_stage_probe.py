@@ -32,7 +32,7 @@ from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.deblur import deblur_image
-from deblurkit.solvers.initial_kernel import initial_feature_map, initial_kernel, luminance_tensor
+from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
 from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
 
@@ -69,7 +69,9 @@ def main() -> None:
         y, _ = read_image(args.set / "blurry" / f"{stem}.png")
         gt, _ = read_image(args.set / "gt" / f"{stem}.png")
         truth = np.load(kfile).reshape(-1, G.config.size, G.config.size)
-        k0 = initial_kernel(E, G, luminance_tensor(y))[0, 0].numpy()
+        w0 = initial_feature_map(E, G, luminance_tensor(y))  # the GLKM start w_k⁰ = g1(E(y))
+        with torch.no_grad():
+            k0 = G.from_w(w0)[0, 0].numpy()  # = initial_kernel(E, G, y)
         t = time.perf_counter()
         r = deblur_image(
             y, kernel_prior=args.prior, preset=preset, generator=G if args.prior == "glkm" else None,
@@ -85,9 +87,7 @@ def main() -> None:
             "mnc": float(np.mean([mnc(r.kernel_raw, k)[0] for k in truth])),
             "mnc_start": float(np.mean([mnc(k0, k)[0] for k in truth])),
             "support": _support(r.kernel_raw),
-            "w_shift": None
-            if r.kernel_code is None
-            else _w_shift(r.kernel_code, initial_feature_map(E, G, luminance_tensor(y))),
+            "w_shift": None if r.kernel_code is None else _w_shift(r.kernel_code, w0),
             "support_true": float(np.mean([_support(k) for k in truth])),
             "ratio": r.nonblind.get("residual_ratio"),
             "fallback": r.fallback,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +61,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     p = NONUNIFORM_PRESETS["fast"]
-    if args.global_preset == "uniform":
-        p = type(p)(name=p.name, global_=FAST, joint=p.joint)
+    glob = FAST if args.global_preset == "uniform" else p.global_
     if args.anchor_global is not None:
-        p = type(p)(name=p.name, global_=p.global_.with_(latent_anchor=args.anchor_global), joint=p.joint)
-    if args.anchor_joint is not None:
-        p = type(p)(name=p.name, global_=p.global_, joint=p.joint.with_(latent_anchor=args.anchor_joint))
+        glob = glob.with_(latent_anchor=args.anchor_global)
+    joint = p.joint if args.anchor_joint is None else p.joint.with_(latent_anchor=args.anchor_joint)
+    p = replace(p, global_=glob, joint=joint)
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []
