@@ -2,7 +2,8 @@
 
 Runs :func:`deblurkit.solvers.deblur.deblur_image` with the ``fast`` non-uniform preset's global
 stage (``NONUNIFORM_PRESETS["fast"].global_``), optionally changed by ``--kernel-warmup`` (the
-fraction of steps during which the kernel is held at its start while the DIP network fits the data)
+fraction of steps during which the kernel is held at its start while the DIP network fits the data),
+``--denoise`` (``Preset.estimate_denoise``: the kernel estimated on a non-local-means denoised copy)
 and ``--latent-anchor`` (weight of the GLKM prior's anchor term ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²``),
 on every image of a ``deblurkit synth-set`` folder, and scores without choosing anything by it:
 
@@ -55,12 +56,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--latent-anchor", type=float, default=None, help="override the global preset's latent_anchor")
+    ap.add_argument("--denoise", type=float, default=None, help="override the global preset's estimate_denoise")
     args = ap.parse_args()
     preset = NONUNIFORM_PRESETS["fast"].global_
     if args.kernel_warmup is not None:
         preset = preset.with_(kernel_warmup=args.kernel_warmup)
     if args.latent_anchor is not None:
         preset = preset.with_(latent_anchor=args.latent_anchor)
+    if args.denoise is not None:
+        preset = preset.with_(estimate_denoise=args.denoise)
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []

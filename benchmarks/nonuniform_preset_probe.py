@@ -10,7 +10,9 @@ image of a ``deblurkit synth-set`` camera-shake folder, with, from the command l
   ``fast`` preset (cross-checked estimates, 32-channel network) instead of the non-uniform
   preset's single-estimate one;
 - ``--global-prior fcn``: SelfDeblur's kernel net in the global stage (the uniform command's
-  ``auto``).
+  ``auto``);
+- ``--denoise-global`` / ``--denoise-joint``: ``Preset.estimate_denoise`` of either stage (kernels
+  estimated on a non-local-means denoised copy, :mod:`deblurkit.solvers.denoise`).
 
 It scores without choosing anything by the ground truth:
 
@@ -23,7 +25,7 @@ It scores without choosing anything by the ground truth:
 Usage::
 
     python benchmarks/nonuniform_preset_probe.py SET [--anchor-global 1 --anchor-joint 1] [--global-preset uniform]
-        [--global-prior fcn] [--limit N] [--json out.json]
+        [--global-prior fcn] [--denoise-global 1.2 --denoise-joint 1.2] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def main() -> None:
     ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     ap.add_argument("--skip", type=int, default=0, help="leave out the first N images")
+    ap.add_argument("--denoise-global", type=float, default=None, help="estimate_denoise, global stage")
+    ap.add_argument("--denoise-joint", type=float, default=None, help="estimate_denoise, joint stage")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     p = NONUNIFORM_PRESETS["fast"]
@@ -65,6 +69,10 @@ def main() -> None:
     if args.anchor_global is not None:
         glob = glob.with_(latent_anchor=args.anchor_global)
     joint = p.joint if args.anchor_joint is None else p.joint.with_(latent_anchor=args.anchor_joint)
+    if args.denoise_global is not None:
+        glob = glob.with_(estimate_denoise=args.denoise_global)
+    if args.denoise_joint is not None:
+        joint = joint.with_(estimate_denoise=args.denoise_joint)
     p = replace(p, global_=glob, joint=joint)
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)

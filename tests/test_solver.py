@@ -24,6 +24,8 @@ from deblurkit.solvers.deblur import (
     kernel_agreement,
     kernel_support,
 )
+from deblurkit.solvers.denoise import estimation_image
+from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
 from deblurkit.solvers.losses import ssim
 from deblurkit.physics.noise import estimate_noise_std
@@ -251,6 +253,50 @@ def test_latent_anchor_keeps_w_near_its_start():
     assert res_anch.losses[0] == pytest.approx(res_free.losses[0])
     with pytest.raises(ValueError, match="latent_anchor"):
         _tiny(4, latent_anchor=-1.0)
+
+
+def test_estimation_image_denoises_only_noisy_inputs():
+    g = torch.Generator().manual_seed(0)
+    clean = blur(_scene(96).expand(1, 3, 96, 96), _line_kernel(7), mode="same")[0]
+    noisy = (clean + 0.02 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    img = noisy.permute(1, 2, 0).numpy().copy()
+    out, h = estimation_image(img, strength=1.2, min_noise=0.005)
+    assert h == pytest.approx(1.2 * estimate_noise_std(noisy) * 255)
+    assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert estimate_noise_std(torch.from_numpy(out).permute(2, 0, 1)) < 0.5 * estimate_noise_std(noisy)
+    # closer to the noise-free blurred image than the input is; the input itself is untouched
+    ref = clean.permute(1, 2, 0).numpy()
+    assert np.abs(out - ref).mean() < 0.6 * np.abs(img - ref).mean()
+    assert np.array_equal(img, noisy.permute(1, 2, 0).numpy())
+    grey, hg = estimation_image(img[:, :, :1], strength=1.2, min_noise=0.005)
+    assert grey.shape == (96, 96, 1) and hg is not None
+    # below the noise threshold, or with strength 0, the input is returned as it is
+    same, none = estimation_image(ref, strength=1.2, min_noise=0.005)
+    assert none is None and same is ref
+    assert estimation_image(img, strength=0.0, min_noise=0.005)[1] is None
+    with pytest.raises(ValueError, match="strength"):
+        estimation_image(img, strength=-1.0, min_noise=0.005)
+    with pytest.raises(ValueError, match="estimate_denoise"):
+        _tiny(4, estimate_denoise=-1.0)
+
+
+def test_deblur_image_estimates_on_the_denoised_copy(monkeypatch):
+    g = torch.Generator().manual_seed(1)
+    clean = blur(_scene(64).expand(1, 3, 64, 64), _line_kernel(7), mode="same")[0]
+    img = (clean + 0.02 * torch.randn(clean.shape, generator=g)).clamp(0, 1).permute(1, 2, 0).numpy().copy()
+    seen = []
+    real = deblur_mod.solve_with_restarts
+    monkeypatch.setattr(deblur_mod, "solve_with_restarts", lambda y, *a, **kw: (seen.append(y.clone()), real(y, *a, **kw))[1])
+    r = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, estimate_denoise=1.2), kernel_size=7, seed=0)
+    den, _ = estimation_image(img, 1.2, 0.005)
+    assert torch.equal(seen[0], luminance_tensor(den)) and any("denoised copy" in n for n in r.notes)
+    # the restoration is of the noisy input itself: the same as a run without the filter given the same kernel
+    rgb = torch.from_numpy(img).permute(2, 0, 1)
+    nb = _tiny(3).nonblind.resolve(rgb)
+    assert np.allclose(r.image, deconvolve(rgb, torch.from_numpy(r.kernel), nb).permute(1, 2, 0).numpy(), atol=1e-5)
+    seen.clear()
+    deblur_image(img, kernel_prior="fcn", preset=_tiny(3), kernel_size=7, seed=0)
+    assert torch.equal(seen[0], luminance_tensor(img))
 
 
 def test_kernel_recovery_beats_the_initial_kernel():

@@ -40,6 +40,7 @@ from deblurkit.models.dip import SkipConfig, SkipNet
 from deblurkit.models.kernel_gan import SIZES, KernelGenerator
 from deblurkit.physics.blur import UniformBlur
 from deblurkit.runtime import seeded_global_rng
+from deblurkit.solvers.denoise import estimation_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior, KernelPrior
 from deblurkit.solvers.losses import data_fit_loss
@@ -617,6 +618,11 @@ def deblur_image(
     (``residual_retries``) and the attempt with the lower ratio is kept; if even that one exceeds
     ``Preset.max_residual_ratio`` the input is returned unchanged.
 
+    With ``Preset.estimate_denoise > 0`` and a noisy input (``σ̂ ≥ Preset.denoise_min_noise``) the
+    initializer, the window choice and the kernel estimation see a non-local-means denoised copy
+    (:func:`deblurkit.solvers.denoise.estimation_image`); the restoration and the residual check
+    use the input itself.
+
     Returns:
         :class:`DeblurResult`: the restored image (all channels), the kernel, the loss summary,
         timings and divergence / fall-back notes.
@@ -654,6 +660,10 @@ def deblur_image(
         raise ValueError(f"a {S}×{S} kernel needs an image of at least {2 * S}×{2 * S} pixels, got {H}×{W}")
 
     y_full = luminance_tensor(img, device)  # (1, 1, H, W)
+    # the luminance the kernel is estimated on: the input's, or that of a denoised copy when the
+    # input is noisy (the restoration and the residual check always use the input)
+    img_est, denoise_h = estimation_image(img, p.estimate_denoise, p.denoise_min_noise)
+    y_est = y_full if denoise_h is None else luminance_tensor(img_est, device)
     w0 = None
     if kernel_prior == "glkm" and generator is not None:
         # Keep the initial feature map so that every restart starts from the same w_k.
@@ -661,7 +671,7 @@ def deblur_image(
         if initializer is not None:
             from deblurkit.solvers.initial_kernel import initial_feature_map
 
-            w0 = initial_feature_map(initializer.to(device), generator, y_full).clone()
+            w0 = initial_feature_map(initializer.to(device), generator, y_est).clone()
         else:
             with torch.no_grad():
                 zz = latent if latent is not None else torch.zeros(1, generator.config.latent_dim, 1, 1)
@@ -672,7 +682,7 @@ def deblur_image(
     else:
         # one window per possible attempt: a re-estimate looks at other image content
         side = max(p.crop, 4 * S)
-        crops = informative_crops(y_full, side, 1 + p.residual_retries)
+        crops = informative_crops(y_est, side, 1 + p.residual_retries)
         if side > p.crop and p.wide_width is not None:
             p = p.with_(width=p.wide_width)  # a window wider than `crop`: the wider network
 
@@ -686,7 +696,7 @@ def deblur_image(
 
     def attempt(a: int) -> _Attempt:
         att = _estimate_and_restore(
-            crops[a % len(crops)], y_full, rgb, p, nb_cfg, seeds[a],
+            crops[a % len(crops)], y_est, y_full, rgb, p, nb_cfg, seeds[a],
             report.for_attempt(a) if report is not None else None, S,
             lambda s: make_prior(kernel_prior, S, generator, latent, w0, s, device),
             lambda: make_prior("glkm", S, generator, latent, w0, seed, device) if kernel_prior == "glkm" else None,
@@ -721,6 +731,8 @@ def deblur_image(
                 )
     chosen = attempts[_choose(attempts, support, p)]  # support: of every attempt made (last loop pass)
     notes = [n for t in attempts for n in t.notes]
+    if denoise_h is not None:
+        notes.insert(0, f"noisy input (σ̂ = {noise_std:.4f}): kernel estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)")
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
     out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
@@ -889,6 +901,7 @@ class _Attempt:
 
 def _estimate_and_restore(
     crop: tuple[int, int, int, int],
+    y_est: torch.Tensor,
     y_full: torch.Tensor,
     rgb: torch.Tensor,
     p: Preset,
@@ -899,16 +912,17 @@ def _estimate_and_restore(
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
 ) -> _Attempt:
-    """Kernel estimation on the window ``crop`` of ``y_full`` (with divergence restarts) and restoration of ``rgb``.
+    """Kernel estimation on the window ``crop`` of ``y_est`` (with divergence restarts) and restoration of ``rgb``.
 
-    ``crop`` ``(top, left, h, w)`` in pixels, ``y_full`` ``(1, 1, H, W)`` luminance and ``rgb``
-    ``(C, H, W)`` input, all ``[0, 1]``; ``size`` the kernel side in pixels. Returns the attempt with
+    ``crop`` ``(top, left, h, w)`` in pixels; ``y_est`` ``(1, 1, H, W)`` the luminance to estimate on
+    (the input's or a denoised copy's), ``y_full`` the input's luminance and ``rgb`` ``(C, H, W)``
+    the input, all ``[0, 1]``; ``size`` the kernel side in pixels. Returns the attempt with
     ``fit`` = MSE between the input luminance and the restored luminance re-blurred by the kernel
     (valid region), the no-reference check of :func:`deblur_image`.
     """
     C, H, W = rgb.shape
     t, l, ch, cw = crop
-    y = y_full[..., t : t + ch, l : l + cw]
+    y = y_est[..., t : t + ch, l : l + cw]
     t_est = time.perf_counter()
     best, best_prior, notes, restarts = solve_with_restarts(y, build_prior, p, seed=seed, progress=progress)
     fallback = None

@@ -41,6 +41,7 @@ from deblurkit.solvers.deblur import (
     deblur_image,
     solve_with_restarts,
 )
+from deblurkit.solvers.denoise import estimation_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
 from deblurkit.solvers.kernel_priors import GLKMPrior
@@ -188,6 +189,8 @@ def deblur_image_nonuniform(
 
     P = g[0] * g[1]
     y = luminance_tensor(img, device)
+    img_est, denoise_h = estimation_image(img, p.joint.estimate_denoise, p.joint.denoise_min_noise)
+    y_est = y if denoise_h is None else luminance_tensor(img_est, device)  # the joint stage estimates on it
     best, restarts, t_joint = None, 0, 0.0
     if glob.returned_input:
         # the global kernel was rejected (no kernel explained the input): the patch kernels
@@ -208,8 +211,10 @@ def deblur_image_nonuniform(
             stage("joint")
         t_joint = time.perf_counter()
         op = SVOLABlur(g, mode="valid")
+        if denoise_h is not None:
+            notes.append(f"joint stage: kernels estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)")
         best, _, joint_notes, restarts = solve_with_restarts(
-            y,
+            y_est,
             lambda s: GLKMPrior(generator, w=w0.expand(P, *w0.shape[1:]).clone()),
             p.joint,
             operator=op.A,

@@ -76,6 +76,11 @@ class Preset:
             ``λ_a ‖w_k − w_k⁰‖² / ‖w_k⁰‖²`` added to the data term
             (:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`; 0 disables it, as in
             the paper; the FCN prior ignores it).
+        estimate_denoise: strength (in units of the estimated noise std) of the non-local-means
+            filter applied to the copy of the input the kernel is estimated on
+            (:func:`deblurkit.solvers.denoise.estimation_image`); the image is still restored from
+            the original input. 0 disables it (the paper estimates on the input).
+        denoise_min_noise: estimated noise std (``[0, 1]`` units) below which no filter is applied.
         final: ``"dip"`` (the network's image, as in the paper; needs ``crop=None``) or
             ``"nonblind"`` (full-resolution deconvolution with the estimated kernel).
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
@@ -131,6 +136,8 @@ class Preset:
     input_noise_std: float = 1e-3
     kernel_warmup: float = 0.0
     latent_anchor: float = 0.0
+    estimate_denoise: float = 0.0
+    denoise_min_noise: float = 0.005
     final: str = "dip"
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
@@ -154,6 +161,8 @@ class Preset:
             raise ValueError(f"kernel_warmup must be in [0, 1), got {self.kernel_warmup}")
         if self.latent_anchor < 0:
             raise ValueError(f"latent_anchor must be ≥ 0, got {self.latent_anchor}")
+        if self.estimate_denoise < 0 or self.denoise_min_noise < 0:
+            raise ValueError("need estimate_denoise ≥ 0 and denoise_min_noise ≥ 0")
         if self.min_estimates < 1 or not 0 <= self.agree_mnc <= 1:
             raise ValueError("need min_estimates ≥ 1 and 0 ≤ agree_mnc ≤ 1")
         if not 0 < self.accept_residual_ratio <= self.max_residual_ratio or self.residual_retries < 0:
