@@ -9,9 +9,10 @@ on the patch centre (clamped inside the image) — the global stage of the non-u
 preset (``NONUNIFORM_PRESETS["fast"].global_``: GLKM started by the initializer read from that
 window, or FCN), run on the window — and the whole input is deconvolved patch-wise with these
 kernels blended by the SVOLA windows (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`).
-The kernels are the solver's cleaned ones (small taps zeroed, centroid at the centre tap). A window whose estimate fails the solver's residual check (input returned) gets the no-blur
-kernel. Ground truth only scores (Lai protocol, Y channel; kernel MNC against the true kernel of
-the same patch); nothing is chosen with it.
+The kernels are the solver's cleaned ones (small taps zeroed, centroid at the centre tap). A
+window whose estimate fails the solver's residual check (input returned) gets the no-blur kernel.
+Ground truth only scores (Lai protocol, Y channel; kernel MNC against the true kernel of the same
+patch); nothing is chosen with it.
 
 Usage::
 

@@ -52,9 +52,11 @@ def _gradient_spectra(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gy = y[1:, :] - y[:-1, :]
     h, w = (y.shape[0] - 1) // 2 * 2, (y.shape[1] - 1) // 2 * 2  # even, so the rFFT width gives w back
     gx, gy = gx[:h, :w], gy[:h, :w]
-    win = torch.hann_window(h, periodic=False, dtype=y.dtype)[:, None] * torch.hann_window(w, periodic=False, dtype=y.dtype)[None]
+    hann = lambda n: torch.hann_window(n, periodic=False, dtype=y.dtype)  # noqa: E731
+    win = hann(h)[:, None] * hann(w)[None]
     win = win / win.pow(2).mean().sqrt()
-    spec = torch.stack([torch.fft.rfft2(gx * win), torch.fft.rfft2(gy * win)]).abs() ** 2 / (h * w)  # per-pixel variance units
+    # per-pixel variance units
+    spec = torch.stack([torch.fft.rfft2(gx * win), torch.fft.rfft2(gy * win)]).abs() ** 2 / (h * w)
     dx = torch.zeros(h, w, dtype=y.dtype)
     dx[0, 0], dx[0, -1] = 1.0, -1.0
     dy = torch.zeros(h, w, dtype=y.dtype)
@@ -68,7 +70,9 @@ def _shape(spec: torch.Tensor) -> tuple[int, int]:
     return spec.shape[-2], 2 * (spec.shape[-1] - 1)
 
 
-def neg_log_marginal(k: torch.Tensor, spec: torch.Tensor, d2: torch.Tensor, log_s2: torch.Tensor, sigma2: float) -> torch.Tensor:
+def neg_log_marginal(
+    k: torch.Tensor, spec: torch.Tensor, d2: torch.Tensor, log_s2: torch.Tensor, sigma2: float
+) -> torch.Tensor:
     """Mean over frequencies of the Gaussian ``−log p(y | k)`` above; ``k`` ``(S, S)``."""
     K2 = psf2otf(k, _shape(spec)).abs() ** 2
     v = K2[None] * log_s2.exp() + d2 * sigma2
@@ -162,7 +166,8 @@ def main() -> None:
         ks = torch.stack(ks)
         delta = torch.zeros_like(k0)
         delta[delta.shape[0] // 2, delta.shape[1] // 2] = 1.0
-        crit = {name: fitted_loss(k, lum[0, 0]) for name, k in (("truth", truth.mean(0)), ("start", k0), ("refined", kg), ("delta", delta))}
+        named = (("truth", truth.mean(0)), ("start", k0), ("refined", kg), ("delta", delta))
+        crit = {name: fitted_loss(k, lum[0, 0]) for name, k in named}
         row = {
             "image": stem,
             "mnc_start": float(np.mean([mnc(k0, t)[0] for t in truth])),
@@ -194,7 +199,8 @@ def main() -> None:
         + "  ".join(f"{n} {means[n][0]:6.2f}/{means[n][1]:.3f}" for n in keys)
     )
     if args.json:
-        record = {"set": str(args.set), "args": {k: str(v) for k, v in vars(args).items()}, "per_image": rows, "mean": means}
+        record = {"set": str(args.set), "args": {k: str(v) for k, v in vars(args).items()}}
+        record.update(per_image=rows, mean=means)
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 

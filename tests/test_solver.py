@@ -286,7 +286,11 @@ def test_deblur_image_estimates_on_the_denoised_copy(monkeypatch):
     img = (clean + 0.02 * torch.randn(clean.shape, generator=g)).clamp(0, 1).permute(1, 2, 0).numpy().copy()
     seen = []
     real = deblur_mod.solve_with_restarts
-    monkeypatch.setattr(deblur_mod, "solve_with_restarts", lambda y, *a, **kw: (seen.append(y.clone()), real(y, *a, **kw))[1])
+    def spy(y, *a, **kw):
+        seen.append(y.clone())
+        return real(y, *a, **kw)
+
+    monkeypatch.setattr(deblur_mod, "solve_with_restarts", spy)
     r = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, estimate_denoise=1.2), kernel_size=7, seed=0)
     den, _ = estimation_image(img, 1.2, 0.005)
     assert torch.equal(seen[0], luminance_tensor(den)) and any("denoised copy" in n for n in r.notes)

@@ -732,7 +732,9 @@ def deblur_image(
     chosen = attempts[_choose(attempts, support, p)]  # support: of every attempt made (last loop pass)
     notes = [n for t in attempts for n in t.notes]
     if denoise_h is not None:
-        notes.insert(0, f"noisy input (σ̂ = {noise_std:.4f}): kernel estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)")
+        notes.insert(
+            0, f"noisy input (σ̂ = {noise_std:.4f}): kernel estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)"
+        )
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
     out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
