@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
-from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def _support(k: np.ndarray) -> int:
@@ -68,11 +67,8 @@ def main() -> None:
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []
-    for kfile in sorted((args.set / "kernels").glob("*_kernels.npy"))[: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        truth = np.load(kfile).reshape(-1, G.config.size, G.config.size)
+    for stem, y, gt, K in synth_set_items(args.set, limit=args.limit):
+        truth = K.reshape(-1, G.config.size, G.config.size)
         w0 = initial_feature_map(E, G, luminance_tensor(y))  # the GLKM start w_k⁰ = g1(E(y))
         with torch.no_grad():
             k0 = G.from_w(w0)[0, 0].numpy()  # = initial_kernel(E, G, y)

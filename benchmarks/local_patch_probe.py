@@ -29,14 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.nonblind import deconvolve_patchwise
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
-from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def main() -> None:
@@ -59,12 +58,7 @@ def main() -> None:
     S = G.config.size
     glkm = args.prior == "glkm"
     rows = []
-    files = sorted((args.set / "kernels").glob("*_kernels.npy"))[args.skip :]
-    for kfile in files[: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        K = np.load(kfile)
+    for stem, y, gt, K in synth_set_items(args.set, args.skip, args.limit):
         grid = K.shape[:2]
         truth = torch.from_numpy(K.reshape(-1, S, S)).double()
         H, W = y.shape[:2]

@@ -30,13 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.initial_kernel import initial_kernel, luminance_tensor
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve, deconvolve_patchwise
-from nonuniform_oracle import _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def _prior_energy(x: torch.Tensor, border: int) -> float:
@@ -68,12 +67,7 @@ def main() -> None:
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []
-    files = sorted((args.set / "kernels").glob("*_kernels.npy"))
-    for kfile in files[: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        K = np.load(kfile)
+    for stem, y, gt, K in synth_set_items(args.set, limit=args.limit):
         grid = K.shape[:2]
         H, W = y.shape[:2]
         lum = luminance_tensor(y)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,23 @@ import torch
 from deblurkit.io.images import read_image
 from deblurkit.metrics.protocols import compare_upto_shift
 from deblurkit.solvers.nonblind import deconvolve, deconvolve_patchwise
+
+
+def synth_set_items(
+    folder: Path, skip: int = 0, limit: int = 0
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """The images of a ``deblurkit synth-set`` camera-shake folder, in name order (shared by the probes).
+
+    Yields ``(stem, blurry, sharp, kernels)``: the images ``(H, W, C)`` float32 in ``[0, 1]``, the true
+    patch kernels ``(rows, cols, S, S)`` as saved by the synthesis; the first ``skip`` images are left
+    out and at most ``limit`` are given (0: all).
+    """
+    files = sorted((folder / "kernels").glob("*_kernels.npy"))[skip:]
+    for kfile in files[: limit or None]:
+        stem = kfile.name[: -len("_kernels.npy")]
+        y, _ = read_image(folder / "blurry" / f"{stem}.png")
+        gt, _ = read_image(folder / "gt" / f"{stem}.png")
+        yield stem, y, gt, np.load(kfile)
 
 
 def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
@@ -56,11 +74,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     rows = []
-    for kfile in sorted((args.set / "kernels").glob("*_kernels.npy")):
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        K = np.load(kfile)
+    for stem, y, gt, K in synth_set_items(args.set):
         grid = K.shape[:2]
         yt = torch.from_numpy(y).permute(2, 0, 1).double()
         ks = torch.from_numpy(K.reshape(-1, *K.shape[2:])).double()

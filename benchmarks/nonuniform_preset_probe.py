@@ -12,7 +12,10 @@ image of a ``deblurkit synth-set`` camera-shake folder, with, from the command l
 - ``--global-prior fcn``: SelfDeblur's kernel net in the global stage (the uniform command's
   ``auto``);
 - ``--denoise-global`` / ``--denoise-joint``: ``Preset.estimate_denoise`` of either stage (kernels
-  estimated on a non-local-means denoised copy, :mod:`deblurkit.solvers.denoise`).
+  estimated on a non-local-means denoised copy, :mod:`deblurkit.solvers.denoise`);
+- ``--pyramid-scale s``: ``NonUniformPreset.global_scale``, the global stage estimated on a copy
+  of the input resized by ``s``, its kernel brought back to full resolution as the joint stage's
+  start (:func:`deblurkit.solvers.multiscale.deblur_image_at_scale`).
 
 It scores without choosing anything by the ground truth:
 
@@ -25,7 +28,8 @@ It scores without choosing anything by the ground truth:
 Usage::
 
     python benchmarks/nonuniform_preset_probe.py SET [--anchor-global 1 --anchor-joint 1] [--global-preset uniform]
-        [--global-prior fcn] [--denoise-global 1.2 --denoise-joint 1.2] [--limit N] [--json out.json]
+        [--global-prior fcn] [--denoise-global 1.2 --denoise-joint 1.2] [--pyramid-scale 0.5] [--limit N]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,12 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.solvers.nonuniform import deblur_image_nonuniform
 from deblurkit.solvers.presets import FAST, NONUNIFORM_PRESETS
-from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def _support(k: np.ndarray) -> float:
@@ -62,6 +65,7 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=0, help="leave out the first N images")
     ap.add_argument("--denoise-global", type=float, default=None, help="estimate_denoise, global stage")
     ap.add_argument("--denoise-joint", type=float, default=None, help="estimate_denoise, joint stage")
+    ap.add_argument("--pyramid-scale", type=float, default=None, help="global_scale (0 < s ≤ 1)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     p = NONUNIFORM_PRESETS["fast"]
@@ -73,16 +77,11 @@ def main() -> None:
         glob = glob.with_(estimate_denoise=args.denoise_global)
     if args.denoise_joint is not None:
         joint = joint.with_(estimate_denoise=args.denoise_joint)
-    p = replace(p, global_=glob, joint=joint)
+    p = replace(p, global_=glob, joint=joint, global_scale=args.pyramid_scale or p.global_scale)
     G, _ = load_kernel_generator(args.generator)
     E, _ = load_initializer(args.initializer, size=G.config.size)
     rows = []
-    files = sorted((args.set / "kernels").glob("*_kernels.npy"))[args.skip :]
-    for kfile in files[: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        truth = np.load(kfile)  # (rows, cols, S, S)
+    for stem, y, gt, truth in synth_set_items(args.set, args.skip, args.limit):  # truth: (rows, cols, S, S)
         t = time.perf_counter()
         r = deblur_image_nonuniform(
             y, G, grid=truth.shape[:2], preset=p, global_prior=args.global_prior, initializer=E, seed=0

@@ -7,11 +7,14 @@ For every image of a ``deblurkit synth-set`` camera-shake folder this probe
 
 1. resizes the blurry input by ``--scale`` (OpenCV ``INTER_AREA``);
 2. runs the non-uniform preset's global stage on it (:func:`deblurkit.solvers.deblur.deblur_image`,
-   ``NONUNIFORM_PRESETS["fast"].global_``; GLKM started by the shipped initializer, or FCN);
+   ``NONUNIFORM_PRESETS["fast"].global_``; GLKM started by the shipped initializer);
 3. resizes the estimated kernel back by ``1 / scale`` (bilinear), cleans it as the solver does
    (:func:`deblurkit.solvers.deblur.clean_kernel`, the preset's threshold) and deconvolves the
    full-resolution input with it (:func:`deblurkit.solvers.nonblind.deconvolve`, the preset's
-   non-blind settings with the weight from the input's estimated noise).
+   non-blind settings with the weight from the input's estimated noise; the input itself when the
+   reduced-scale run returned its input) — :func:`deblurkit.solvers.multiscale.deblur_image_at_scale`,
+   the global stage of the non-uniform solver with ``NonUniformPreset.global_scale`` (its joint
+   stage then refines the kernel per patch: ``nonuniform_preset_probe.py --pyramid-scale``).
 
 It scores without choosing anything by the ground truth: PSNR / SSIM of the result (Lai protocol, Y,
 shift-aligned), the full-resolution kernel's MNC against every true patch kernel (mean over the
@@ -20,7 +23,7 @@ stage at full resolution).
 
 Usage::
 
-    python benchmarks/pyramid_probe.py SET [--scale 0.5] [--prior glkm|fcn] [--limit N] [--json out.json]
+    python benchmarks/pyramid_probe.py SET [--scale 0.5] [--skip N] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,46 +32,23 @@ import argparse
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
-from deblurkit.solvers.deblur import clean_kernel, deblur_image
-from deblurkit.solvers.nonblind import deconvolve
+from deblurkit.solvers.multiscale import deblur_image_at_scale
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
-from nonuniform_oracle import _report_means, _score  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def _support(k: np.ndarray) -> int:
     return int((k >= 0.05 * k.max()).sum())
 
 
-def upscale_kernel(k: np.ndarray, factor: float, size: int) -> np.ndarray:
-    """``(s, s)`` kernel of the resized image → ``(size, size)`` kernel of the full image (sum 1).
-
-    Bilinear resize by ``factor`` (the kernel's extent scales with the image), negative lobes
-    clipped, centroid moved to the centre of a ``size × size`` window (taps outside it dropped).
-    """
-    n = int(round(k.shape[0] * factor)) | 1  # odd
-    big = np.clip(cv2.resize(k.astype(np.float64), (n, n), interpolation=cv2.INTER_LINEAR), 0, None)
-    big /= big.sum()
-    r = np.arange(n)
-    cy, cx = int(round((big.sum(1) * r).sum())), int(round((big.sum(0) * r).sum()))
-    half = size // 2
-    pad = np.pad(big, half)
-    out = pad[cy : cy + size, cx : cx + size]
-    return (out / out.sum()).astype(np.float32)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("set", type=Path, help="synth-set camera-shake folder")
     ap.add_argument("--scale", type=float, default=0.5, help="resize factor of the estimation copy (0 < s ≤ 1)")
-    ap.add_argument("--prior", choices=("glkm", "fcn"), default="glkm")
-    ap.add_argument("--fcn-size", type=int, default=17, help="kernel size of the FCN prior at the reduced scale")
     ap.add_argument("--generator", type=Path, default=Path("weights/kernel_gan_31.safetensors"))
     ap.add_argument("--initializer", type=Path, default=Path("weights/initializer_31.safetensors"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
@@ -85,27 +65,13 @@ def main() -> None:
     E, _ = load_initializer(args.initializer, size=G.config.size)
     S = G.config.size
     rows = []
-    for kfile in sorted((args.set / "kernels").glob("*_kernels.npy"))[args.skip :][: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        truth = np.load(kfile).reshape(-1, S, S)
-        h, w = y.shape[:2]
-        small = cv2.resize(y, (round(w * args.scale), round(h * args.scale)), interpolation=cv2.INTER_AREA)
-        small = small.reshape(*small.shape[:2], y.shape[2])
+    for stem, y, gt, K in synth_set_items(args.set, args.skip, args.limit):
+        truth = K.reshape(-1, S, S)
         t = time.perf_counter()
-        glkm = args.prior == "glkm"
-        r = deblur_image(
-            small, kernel_prior=args.prior, preset=preset, generator=G if glkm else None,
-            initializer=E if glkm else None, kernel_size=S if glkm else args.fcn_size, seed=0,
-        )
-        k_full = upscale_kernel(r.kernel_raw, 1 / args.scale, S)
-        k_used = clean_kernel(torch.from_numpy(k_full), preset.kernel_threshold)
-        rgb = torch.from_numpy(y).permute(2, 0, 1)
-        nb_cfg, _ = preset.nonblind.resolve_with_noise(rgb)
-        out = deconvolve(rgb, k_used.float(), nb_cfg).clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
+        r = deblur_image_at_scale(y, args.scale, preset=preset, kernel_size=S, generator=G, initializer=E, seed=0)
+        k_full = r.kernel_raw
         seconds = time.perf_counter() - t
-        psnr, ssim = _score(out, gt)
+        psnr, ssim = _score(r.image, gt)
         row = {
             "image": stem,
             "blurry": _score(y, gt)[0],

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deblurkit.io.images import read_image
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics.noise import estimate_noise_std
@@ -42,7 +41,7 @@ from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve, deconvolve_patchwise, psf2otf
 from nonuniform_initializer_probe import _orient  # benchmarks/ is on sys.path when run as a script
-from nonuniform_oracle import _score
+from nonuniform_oracle import _score, synth_set_items
 
 
 def _gradient_spectra(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,12 +133,7 @@ def main() -> None:
     for p in G.parameters():
         p.requires_grad_(False)
     rows = []
-    files = sorted((args.set / "kernels").glob("*_kernels.npy"))
-    for kfile in files[: args.limit or None]:
-        stem = kfile.name[: -len("_kernels.npy")]
-        y, _ = read_image(args.set / "blurry" / f"{stem}.png")
-        gt, _ = read_image(args.set / "gt" / f"{stem}.png")
-        K = np.load(kfile)
+    for stem, y, gt, K in synth_set_items(args.set, limit=args.limit):
         grid = K.shape[:2]
         H, W = y.shape[:2]
         lum = luminance_tensor(y)

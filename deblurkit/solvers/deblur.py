@@ -733,11 +733,13 @@ def deblur_image(
     notes = [n for t in attempts for n in t.notes]
     if denoise_h is not None:
         notes.insert(
-            0, f"noisy input (σ̂ = {noise_std:.4f}): kernel estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)"
+            0,
+            f"noisy input (σ̂ = {noise_std:.4f}): kernel estimated on a non-local-means denoised copy"
+            f" (h = {denoise_h:.1f}/255)",
         )
     restarts = sum(t.restarts for t in attempts) + len(attempts) - 1
     fallback = chosen.fallback
-    out, lum_out, fit = chosen.out, chosen.lum_out, chosen.fit
+    out, fit = chosen.out, chosen.fit
     if len(attempts) > 1:
         how = (
             "lowest residual ratio"
@@ -754,7 +756,6 @@ def deblur_image(
         )
         fallback = "input returned (residual check)"
         out = rgb.clone()
-        lum_out = y_full.cpu()
     return DeblurResult(
         image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
         kernel=chosen.k_used.float().numpy(),
@@ -876,7 +877,6 @@ class _Attempt:
     k_raw: torch.Tensor
     k_used: torch.Tensor
     out: torch.Tensor
-    lum_out: torch.Tensor
     fit: float
     notes: list[str]
     restarts: int
@@ -980,4 +980,4 @@ def _estimate_and_restore(
             fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), _crop_to(y_full.cpu(), H - kk.shape[0] + 1, W - kk.shape[1] + 1)))
         else:
             fit = float("nan")
-    return _Attempt(best, best_prior, k_raw, k_used, out, lum_out, fit, notes, restarts, fallback, t_est, t_rest, crop)
+    return _Attempt(best, best_prior, k_raw, k_used, out, fit, notes, restarts, fallback, t_est, t_rest, crop)

@@ -2,7 +2,9 @@
 
 1. **Global kernel** — the uniform solver (:func:`deblurkit.solvers.deblur.deblur_image`, its
    preset, its divergence handling) estimates one kernel for the whole image, started by the
-   kernel initializer when there is one.
+   kernel initializer when there is one; with ``NonUniformPreset.global_scale < 1`` on a resized
+   copy of the image, the kernel then resized back
+   (:func:`deblurkit.solvers.multiscale.deblur_image_at_scale`).
 2. **Latent code of the global kernel** — with the GLKM prior the optimised ``w_k`` is taken as
    it is; if the global stage used the FCN prior, ``w_k`` is found by fitting the frozen generator
    to that kernel in ``w`` space (:func:`deblurkit.solvers.inversion.fit_generator`).
@@ -38,13 +40,13 @@ from deblurkit.solvers.deblur import (
     _crop_to,
     _loss_summary,
     check_collapse,
-    deblur_image,
     solve_with_restarts,
 )
 from deblurkit.solvers.denoise import estimation_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
 from deblurkit.solvers.kernel_priors import GLKMPrior
+from deblurkit.solvers.multiscale import deblur_image_at_scale
 from deblurkit.solvers.nonblind import deconvolve_patchwise
 from deblurkit.solvers.presets import NonUniformPreset, Preset, get_nonuniform_preset
 
@@ -173,8 +175,9 @@ def deblur_image_nonuniform(
 
     if stage:
         stage("global")
-    glob = deblur_image(
+    glob = deblur_image_at_scale(
         img,
+        p.global_scale,
         kernel_prior=global_prior,
         preset=p.global_,
         kernel_size=S,
@@ -189,8 +192,6 @@ def deblur_image_nonuniform(
 
     P = g[0] * g[1]
     y = luminance_tensor(img, device)
-    img_est, denoise_h = estimation_image(img, p.joint.estimate_denoise, p.joint.denoise_min_noise)
-    y_est = y if denoise_h is None else luminance_tensor(img_est, device)  # the joint stage estimates on it
     best, restarts, t_joint = None, 0, 0.0
     if glob.returned_input:
         # the global kernel was rejected (no kernel explained the input): the patch kernels
@@ -211,6 +212,8 @@ def deblur_image_nonuniform(
             stage("joint")
         t_joint = time.perf_counter()
         op = SVOLABlur(g, mode="valid")
+        img_est, denoise_h = estimation_image(img, p.joint.estimate_denoise, p.joint.denoise_min_noise)
+        y_est = y if denoise_h is None else luminance_tensor(img_est, device)  # the joint stage estimates on it
         if denoise_h is not None:
             notes.append(f"joint stage: kernels estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)")
         best, _, joint_notes, restarts = solve_with_restarts(

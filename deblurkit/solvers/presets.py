@@ -212,15 +212,25 @@ class NonUniformPreset:
             (``crop`` must be ``None``: every patch needs its data). ``final`` picks the output as
             for the uniform solver; ``"nonblind"`` deconvolves patch-wise
             (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`).
+        global_scale: the global kernel is estimated on a copy of the input resized by this factor
+            and brought back to full resolution as the joint stage's start
+            (:func:`deblurkit.solvers.multiscale.deblur_image_at_scale`); ``1`` estimates at full
+            resolution, as the paper does.
+
+    Raises:
+        ValueError: a joint stage with a ``crop``; ``global_scale`` outside ``(0, 1]``.
     """
 
     name: str
     global_: Preset
     joint: Preset
+    global_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.joint.crop is not None:
             raise ValueError("the non-uniform joint stage runs on the whole image (joint.crop must be None)")
+        if not 0 < self.global_scale <= 1:
+            raise ValueError(f"global_scale must be in (0, 1], got {self.global_scale}")
 
 
 NONUNIFORM_PRESETS: dict[str, NonUniformPreset] = {
