@@ -31,11 +31,10 @@ import torch
 
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
-from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.nonblind import deconvolve_patchwise
 from deblurkit.solvers.presets import NONUNIFORM_PRESETS
-from nonuniform_oracle import _report_means, _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _report_means, _score, patch_windows, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def main() -> None:
@@ -65,22 +64,19 @@ def main() -> None:
         side = min(args.window, H, W)
         t0 = time.perf_counter()
         ks, rejected = [], 0
-        for cr in axis_grid(H, grid[0]).centres:
-            for cc in axis_grid(W, grid[1]).centres:
-                t = min(max(0, cr - side // 2), H - side)
-                l_ = min(max(0, cc - side // 2), W - side)
-                r = deblur_image(
-                    y[t : t + side, l_ : l_ + side], kernel_prior=args.prior, preset=preset, kernel_size=S,
-                    generator=G if glkm else None, initializer=E if glkm else None, seed=0,
-                )
-                k = torch.from_numpy(r.kernel).double()  # cleaned, centred on its centroid, trimmed: pad back to S
-                pad = (S - k.shape[-1]) // 2
-                k = torch.nn.functional.pad(k, (pad, pad, pad, pad))
-                if r.returned_input:
-                    rejected += 1
-                    k = torch.zeros(S, S, dtype=torch.float64)
-                    k[S // 2, S // 2] = 1.0
-                ks.append(k)
+        for t, l_ in patch_windows(H, W, grid, side):
+            r = deblur_image(
+                y[t : t + side, l_ : l_ + side], kernel_prior=args.prior, preset=preset, kernel_size=S,
+                generator=G if glkm else None, initializer=E if glkm else None, seed=0,
+            )
+            k = torch.from_numpy(r.kernel).double()  # cleaned, centred on its centroid, trimmed: pad back to S
+            pad = (S - k.shape[-1]) // 2
+            k = torch.nn.functional.pad(k, (pad, pad, pad, pad))
+            if r.returned_input:
+                rejected += 1
+                k = torch.zeros(S, S, dtype=torch.float64)
+                k[S // 2, S // 2] = 1.0
+            ks.append(k)
         ks = torch.stack(ks)
         rgb = torch.from_numpy(y).permute(2, 0, 1).double()
         out = deconvolve_patchwise(rgb, ks, grid, preset.nonblind.resolve(rgb)).permute(1, 2, 0).numpy()

@@ -32,10 +32,9 @@ import torch
 
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
-from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.initial_kernel import initial_kernel, luminance_tensor
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve, deconvolve_patchwise
-from nonuniform_oracle import _score, synth_set_items  # benchmarks/ is on sys.path when run as a script
+from nonuniform_oracle import _score, patch_windows, synth_set_items  # benchmarks/ is on sys.path when run as a script
 
 
 def _prior_energy(x: torch.Tensor, border: int) -> float:
@@ -76,18 +75,13 @@ def main() -> None:
         kg = initial_kernel(E, G, lum)[0, 0].double()
         if args.orient == "prior":
             kg = _orient(kg, lum[0].double(), cfg)
-        ay, ax = axis_grid(H, grid[0]), axis_grid(W, grid[1])
-        half = args.window // 2
         ks = []
-        for cr in ay.centres:
-            for cc in ax.centres:
-                t = min(max(0, cr - half), H - args.window)
-                l_ = min(max(0, cc - half), W - args.window)
-                win = lum[..., t : t + args.window, l_ : l_ + args.window]
-                k = initial_kernel(E, G, win)[0, 0].double()
-                if args.orient == "prior":
-                    k = _orient(k, win[0].double(), cfg)
-                ks.append(k)
+        for t, l_ in patch_windows(H, W, grid, args.window):
+            win = lum[..., t : t + args.window, l_ : l_ + args.window]
+            k = initial_kernel(E, G, win)[0, 0].double()
+            if args.orient == "prior":
+                k = _orient(k, win[0].double(), cfg)
+            ks.append(k)
         ks = torch.stack(ks)
         truth = torch.from_numpy(K.reshape(-1, *K.shape[2:])).double()
         row = {

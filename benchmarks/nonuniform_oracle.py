@@ -33,6 +33,7 @@ import torch
 
 from deblurkit.io.images import read_image
 from deblurkit.metrics.protocols import compare_upto_shift
+from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.nonblind import deconvolve, deconvolve_patchwise
 
 
@@ -51,6 +52,15 @@ def synth_set_items(
         y, _ = read_image(folder / "blurry" / f"{stem}.png")
         gt, _ = read_image(folder / "gt" / f"{stem}.png")
         yield stem, y, gt, np.load(kfile)
+
+
+def patch_windows(height: int, width: int, grid: tuple[int, int], side: int) -> Iterator[tuple[int, int]]:
+    """Top-left corners ``(top, left)`` in pixels of the ``side × side`` windows centred on the SVOLA
+    patch centres of ``grid`` (:func:`deblurkit.physics.svola.axis_grid`), row-major, each moved
+    inside the ``height × width`` image (shared by the per-patch probes)."""
+    for cr in axis_grid(height, grid[0]).centres:
+        for cc in axis_grid(width, grid[1]).centres:
+            yield min(max(0, cr - side // 2), height - side), min(max(0, cc - side // 2), width - side)
 
 
 def _score(img: np.ndarray, gt: np.ndarray) -> tuple[float, float]:

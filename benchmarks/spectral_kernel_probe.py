@@ -37,11 +37,10 @@ import torch
 from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics.noise import estimate_noise_std
-from deblurkit.physics.svola import axis_grid
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve, deconvolve_patchwise, psf2otf
 from nonuniform_initializer_probe import _orient  # benchmarks/ is on sys.path when run as a script
-from nonuniform_oracle import _score, synth_set_items
+from nonuniform_oracle import _score, patch_windows, synth_set_items
 
 
 def _gradient_spectra(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,18 +144,13 @@ def main() -> None:
             k0 = _orient(G.from_w(w0)[0, 0].double(), lum[0].double(), cfg)
         kg, curve = refine(G, w0, lum[0, 0], args.steps, args.lr)
         kg = _orient(kg, lum[0].double(), cfg)
-        ay, ax = axis_grid(H, grid[0]), axis_grid(W, grid[1])
-        half = args.window // 2
         ks = []
-        for cr in ay.centres:
-            for cc in ax.centres:
-                t = min(max(0, cr - half), H - args.window)
-                l_ = min(max(0, cc - half), W - args.window)
-                win = lum[..., t : t + args.window, l_ : l_ + args.window]
-                with torch.no_grad():
-                    wp = initial_feature_map(E, G, win)
-                k, _ = refine(G, wp, win[0, 0], args.steps, args.lr)
-                ks.append(_orient(k, win[0].double(), cfg))
+        for t, l_ in patch_windows(H, W, grid, args.window):
+            win = lum[..., t : t + args.window, l_ : l_ + args.window]
+            with torch.no_grad():
+                wp = initial_feature_map(E, G, win)
+            k, _ = refine(G, wp, win[0, 0], args.steps, args.lr)
+            ks.append(_orient(k, win[0].double(), cfg))
         ks = torch.stack(ks)
         delta = torch.zeros_like(k0)
         delta[delta.shape[0] // 2, delta.shape[1] // 2] = 1.0
