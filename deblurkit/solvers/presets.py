@@ -173,6 +173,10 @@ class Preset:
         return replace(self, **changes)
 
 
+# The paper's Algorithm 2. Its output is the DIP image, fitted to the input through the kernel, so the
+# residual check (accept_residual_ratio) sees a small ratio whatever the kernel: on an H200 (session
+# 31, four camera-shake images, σ 0.01) the ratios were 0.002–0.20 and an image 5.95 dB worse than
+# its input was accepted. The check guards the `fast` preset's non-blind output.
 PAPER = Preset(name="paper", steps=5000, mse_fraction=0.1, final="dip")
 FAST = Preset(
     name="fast",
