@@ -16,6 +16,11 @@
 # --nonuniform OUT_DIR/nonuniform. Runs from the repository root without installing the package
 # (python3 -m deblurkit), as on a bare GPU machine.
 set -u
+if (($# < 2)) || [[ ! -d $1/blurry ]]; then
+    echo "usage: benchmarks/gpu_paper_preset.sh SET_DIR OUT_DIR [WORKERS] [DEADLINE_S] [EXTRA_ARGS...]" \
+        "(SET_DIR/blurry must exist)" >&2
+    exit 2
+fi
 set_dir=$1
 out=$2
 workers=${3:-8}
