@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -101,10 +102,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-#: What ``--kernel-prior auto`` resolves to. FCN (SelfDeblur): with the shipped size-31 generator and
-#: initializer, GLKM lost to FCN on 5 of 5 Levin images at the ``fast`` preset (session 6,
-#: ``docs/benchmarks.md``); switch when a GLKM solver beats it.
-AUTO_KERNEL_PRIOR = "fcn"
+#: What ``--kernel-prior auto`` resolves to for ``deblur`` when the generator of the size ships:
+#: GLKM, coarse to fine (``docs/benchmarks.md``); else the free pixel kernel in the same loop.
+AUTO_KERNEL_PRIOR = "glkm"
 
 #: What ``--kernel-prior auto`` resolves to for the global stage of ``deblur-nonuniform`` when an
 #: initializer of the kernel size ships: GLKM started by it. On six images of the synthetic
@@ -119,10 +119,12 @@ class DeblurSettings:
     """Settings of a batch run (recorded in every JSON).
 
     Attributes:
-        prior: image prior (``"dip"``).
-        kernel_prior: ``"glkm"``, ``"fcn"`` or ``"auto"`` (:data:`AUTO_KERNEL_PRIOR`, the prior
-            measured best at the ``fast`` preset: FCN for now; for non-uniform deblurring the global
-            stage's :data:`AUTO_GLOBAL_PRIOR_NONUNIFORM`, GLKM, when an initializer of the size ships).
+        prior: image prior: ``"l0"`` (uniform default: the coarse-to-fine estimator's prior only) or
+            ``"dip"`` (uniform: adds the DIP refinement; non-uniform: the DIP image prior).
+        kernel_prior: ``"glkm"``, ``"free"``, ``"fcn"`` or ``"auto"`` (uniform:
+            :data:`AUTO_KERNEL_PRIOR` when its generator ships, else ``"free"``; non-uniform: the
+            global stage's :data:`AUTO_GLOBAL_PRIOR_NONUNIFORM`, GLKM, when an initializer of the
+            size ships).
         preset: ``"fast"`` or ``"paper"``.
         kernel_size: ``"auto"`` or an odd kernel side in pixels (3 … 151); the GLKM prior and
             non-uniform deblurring need a generator size (31, 45, 55, 65, 75).
@@ -141,7 +143,7 @@ class DeblurSettings:
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
     """
 
-    prior: str = "dip"
+    prior: str = "l0"
     kernel_prior: str = "auto"
     preset: str = "fast"
     kernel_size: str = "auto"
@@ -279,29 +281,36 @@ def deblur_file(
     h, w = img.shape[:2]
     if min(h, w) < 32:
         raise DeblurkitError(f"{source}: image is {h}×{w}; at least 32×32 pixels are needed")
-    size = settings.resolved_kernel_size()
-    size = auto_kernel_size(h, w) if size == "auto" else size
+    requested = settings.resolved_kernel_size()
+    size = auto_kernel_size(h, w) if requested == "auto" else requested
     notes = []
+    shipped = [s for s in SIZES if models_for(s).generator is not None]
     if settings.nonuniform and settings.kernel_size == "auto":
         # the patch kernels live in a generator's latent space: the largest shipped size up to the
         # rule's, else the smallest shipped one
-        shipped = [s for s in SIZES if models_for(s).generator is not None]
         if shipped:
             below = [s for s in shipped if s <= size]
             pick = below[-1] if below else shipped[0]
             if pick != size:
                 notes.append(f"kernel size {pick} (the size rule gives {size}; no generator of that size)")
             size = pick
-    models = models_for(size)
     kernel_prior = settings.kernel_prior
+    sizes = [size]
+    if not settings.nonuniform:
+        if kernel_prior == "auto":
+            # GLKM when a generator of the (requested or candidate) size ships, else the free kernel
+            ok = shipped if requested == "auto" else [s for s in shipped if s == requested]
+            kernel_prior = AUTO_KERNEL_PRIOR if ok else "free"
+        pyramid = kernel_prior == "free" or (kernel_prior == "glkm" and settings.preset != "paper")
+        if pyramid and requested == "auto":
+            from deblurkit.solvers.blind import auto_kernel_sizes
+
+            sizes = auto_kernel_sizes(h, w, tuple(shipped) if kernel_prior == "glkm" and shipped else (31, 55, 75))
+            size = sizes[0]
+    models = models_for(size)
     if kernel_prior == "auto":
-        # Measured rules (docs/benchmarks.md): uniform — GLKM lost to FCN on Levin at the fast
-        # preset, so FCN; non-uniform global stage — GLKM started by the initializer beat FCN on the
-        # synthetic camera-shake set (session 26), so GLKM when that initializer exists.
-        if settings.nonuniform and models.initializer is not None:
-            kernel_prior = AUTO_GLOBAL_PRIOR_NONUNIFORM
-        else:
-            kernel_prior = AUTO_KERNEL_PRIOR
+        # non-uniform global stage: GLKM started by the initializer when it ships (docs/benchmarks.md)
+        kernel_prior = AUTO_GLOBAL_PRIOR_NONUNIFORM if models.initializer is not None else "fcn"
     if kernel_prior == "glkm" and models.generator is None:
         raise DeblurkitError(f"--kernel-prior glkm needs weights/kernel_gan_{size}.safetensors (or --gan)")
     if settings.nonuniform and models.generator is None:
@@ -346,14 +355,31 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
-        try:
-            result = deblur_image(
-                img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=size,
-                generator=models.generator, initializer=models.initializer if kernel_prior == "glkm" else None,
-                seed=settings.seed, progress=progress, device=device, workers=settings.workers,
+        from deblurkit.solvers.blind import choose_kernel_size
+
+        results = []
+        for s_ in sizes:
+            m = models_for(s_)
+            try:
+                results.append(deblur_image(
+                    img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=s_,
+                    generator=m.generator, initializer=m.initializer if kernel_prior == "glkm" else None,
+                    seed=settings.seed, progress=progress, device=device, workers=settings.workers,
+                    image_prior=settings.prior,
+                ))
+            except ValueError as e:
+                raise DeblurkitError(f"{source}: {e}") from None
+        ratios = [r.nonblind.get("residual_ratio") for r in results]
+        pick = choose_kernel_size([math.inf if r is None else r for r in ratios])
+        result = results[pick]
+        if len(sizes) > 1:
+            record["kernel_size"] = sizes[pick]
+            record["weights"] = models_for(sizes[pick]).files
+            record["size_choice"] = {str(s_): r for s_, r in zip(sizes, ratios)}
+            notes.append(
+                f"kernel size {sizes[pick]} chosen by data fit among {', '.join(map(str, sizes))} "
+                f"(residual ratios {', '.join('—' if r is None else f'{r:.3f}' for r in ratios)})"
             )
-        except ValueError as e:
-            raise DeblurkitError(f"{source}: {e}") from None
         k = result.kernel
         write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])
         record["result"] = result.summary()

@@ -32,10 +32,13 @@ InitializerOpt = Annotated[Path | None, typer.Option("--initializer", help="Init
 def deblur(
     inputs: InputsArg,
     output_dir: OutputDirOpt = Path("deblurred"),
-    prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP; diffusion priors later).")] = "dip",
+    prior: Annotated[
+        Literal["l0", "dip"],
+        typer.Option("--prior", help="Image prior: l0 (the coarse-to-fine estimator's sparse-gradient prior; seconds to a minute on a CPU) or dip (adds GLKM's joint DIP + latent-kernel refinement; several minutes on a CPU)."),
+    ] = "l0",
     kernel_prior: Annotated[
-        Literal["auto", "glkm", "fcn"],
-        typer.Option("--kernel-prior", help="glkm (GLKM latent kernel, started by the initializer), fcn (SelfDeblur), auto: the one measured best (fcn for now)."),
+        Literal["auto", "glkm", "free", "fcn"],
+        typer.Option("--kernel-prior", help="glkm (kernel in GLKM's latent space, coarse to fine), free (pixel kernel, same loop), fcn (SelfDeblur's DIP baseline, minutes), auto: glkm when its generator ships."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
     kernel_size: Annotated[

@@ -81,10 +81,12 @@ class PyramidConfig:
     kappa: float = 2.0
     beta_max: float = 1e5
     gamma: float = 1e-3
-    latent_steps: int = 25
+    latent_steps: int = 60
     latent_lr: float = 0.05
     free_steps: int = 60
-    starts: int = 2
+    prune: float = 0.05
+    latent_levels: int = 2
+    starts: int = 0
     select_levels: int = 2
 
     def __post_init__(self) -> None:
@@ -293,24 +295,22 @@ def l0_objective(y: torch.Tensor, k: torch.Tensor, x: torch.Tensor, lam: float) 
 
 
 class KernelDataTerm:
-    """``E(k) = Σ_{d∈{x,y}} ‖k ⊛ ∂_d x − ∂_d y‖² + γ ‖k‖²`` on interior pixels, as a quadratic form.
+    """``E(k) = Σ_{d∈{x,y}} ‖k ⊛ ∂_d x − ∂_d y‖²_Ω / Σ_d ‖∂_d y‖²_Ω + γ ‖k‖²``, the gradient-domain data term.
 
-    Cho & Lee 2009 Eq. (6) / Pan et al. 2014 Eq. (9). With ``y = k ⊛ x`` (true convolution,
-    ``y(p) = Σ_u k(u) x(p − u)``)::
-
-        E(k) = Σ_{u,v} k(u) k(v) R(u − v) − 2 Σ_u c(u) k(u) + γ Σ_u k(u)² + const,
-        R(d) = Σ_q ∂x(q) ∂x(q + d),   c(u) = Σ_p ∂y(p) ∂x(p − u)   (summed over both directions),
-
-    both computed once by FFT from the gradient maps (observed pixels within ``s`` of the border are
-    masked out, the latent image's within ``s/2``, so that the image update's border guess barely
-    enters). ``E`` then costs one ``(2s−1)²`` correlation of the kernel with itself, whatever the
-    image size. Everything is divided by ``Σ|∂y|²`` so that energies are comparable across levels.
+    Cho & Lee 2009 Eq. (6) / Pan et al. 2014 Eq. (9), with ``y = k ⊛ x`` (true convolution,
+    ``y(p) = Σ_u k(u) x(p − u)``) evaluated only on the pixels ``Ω`` whose whole kernel footprint
+    lies inside the level image (``r = s // 2`` or more from the border), so that no boundary guess
+    enters and no border band biases the kernel (a Toeplitz quadratic form summed over the whole
+    plane would add ``‖k ⊛ ∂x‖²`` outside ``Ω``, a penalty that favours spread-out kernels and
+    dominates at coarse levels). The convolutions run by FFT (``O(HW log HW)`` per evaluation,
+    independent of ``s``); ``E`` is differentiable in ``k`` (autograd), so the same term serves the
+    pixel kernel and the latent code.
 
     Args:
         x: ``(1, 1, H, W)`` latent image of the level.
         y: ``(1, 1, H, W)`` observation of the level.
         side: kernel side ``s`` (odd).
-        gamma: weight of ``‖k‖²`` relative to ``Σ|∂x|² / Σ|∂y|²``.
+        gamma: weight of ``‖k‖²`` relative to ``Σ_d ‖∂_d x‖² / Σ_d ‖∂_d y‖²_Ω``.
 
     Raises:
         ValueError: an image smaller than ``2s + 3`` pixels on a side, or an even ``side``.
@@ -323,46 +323,33 @@ class KernelDataTerm:
         if min(H, W) < 2 * side + 3:
             raise ValueError(f"a {side}-px kernel needs a level image of at least {2 * side + 3} px, got {H}×{W}")
         s, r = side, side // 2
-        x, y = x.double(), y.double()
-        my = torch.zeros_like(y)
-        my[..., s : H - s, s : W - s] = 1
-        mx = torch.zeros_like(x)
-        mx[..., r : H - r, r : W - r] = 1
-        Hp, Wp = fast_fft_size(H + 2 * s), fast_fft_size(W + 2 * s)
-        R = torch.zeros(2 * s - 1, 2 * s - 1, dtype=torch.float64, device=y.device)
-        c = torch.zeros(s, s, dtype=torch.float64, device=y.device)
-        scale = 0.0
-        for gxd, gyd in zip(_fwd_diff(x), _fwd_diff(y)):
-            a = gxd * mx
-            b = gyd * my
-            A = torch.fft.rfft2(a, s=(Hp, Wp))
-            B = torch.fft.rfft2(b, s=(Hp, Wp))
-            auto = torch.fft.irfft2(A.conj() * A, s=(Hp, Wp))[0, 0]  # Σ_q a(q) a(q + d)
-            cross = torch.fft.irfft2(A.conj() * B, s=(Hp, Wp))[0, 0]  # Σ_q a(q) b(q + u)
-            R += torch.roll(auto, (s - 1, s - 1), (0, 1))[: 2 * s - 1, : 2 * s - 1]
-            c += torch.roll(cross, (r, r), (0, 1))[:s, :s]
-            scale += float((b**2).sum())
-        self.side = s
-        self.norm = max(scale, 1e-12)
-        self.R = (R / self.norm).float()
-        self.c = (c / self.norm).float()
-        self.gamma = gamma * float(self.R[s - 1, s - 1])
-        # Lipschitz constant of ∇E: 2 (max_f |FFT R| + γ)
-        self.lipschitz = 2 * (float(torch.fft.rfft2(torch.roll(self.R.double(), (-(s - 1), -(s - 1)), (0, 1))).abs().max()) + self.gamma)
+        self.side, self.shape = s, (H, W)
+        self.Hp, self.Wp = fast_fft_size(H + s), fast_fft_size(W + s)
+        gx, gy = _fwd_diff(x.float())
+        bx, by = _fwd_diff(y.float())
+        # the last row / column of a forward difference is undefined: Ω stops one pixel short there
+        self.crop = (slice(2 * r, H - 1), slice(2 * r, W - 1))
+        self.A = torch.stack([torch.fft.rfft2(g[0, 0], s=(self.Hp, self.Wp)) for g in (gx, gy)])
+        self.b = torch.stack([g[0, 0, r : H - r - 1, r : W - r - 1] for g in (bx, by)])
+        self.norm = max(float((self.b**2).sum()), 1e-12)
+        ax2 = float(gx.pow(2).sum() + gy.pow(2).sum())
+        self.gamma = gamma * ax2 / self.norm
+        # Lipschitz constant of ∇E: 2 (max_f Σ_d |A_d(f)|² / norm + γ)
+        self.lipschitz = 2 * (float(self.A.abs().pow(2).sum(0).max()) / self.norm + self.gamma)
 
     def __call__(self, k: torch.Tensor) -> torch.Tensor:
-        """``E(k)`` up to its constant (0-d tensor, differentiable in ``k`` ``(s, s)``)."""
-        s = self.side
-        kk = k.float()
-        ack = F.conv2d(F.pad(kk[None, None], (s - 1, s - 1, s - 1, s - 1)), kk[None, None])[0, 0]  # Σ_v k(v + d) k(v)
-        return (self.R * ack).sum() - 2 * (self.c * kk).sum() + self.gamma * (kk**2).sum()
+        """``E(k)`` (0-d tensor, differentiable in the ``(s, s)`` kernel ``k``)."""
+        K = torch.fft.rfft2(k.float(), s=(self.Hp, self.Wp))
+        full = torch.fft.irfft2(self.A * K, s=(self.Hp, self.Wp))  # full[q] = (k ⊛ ∂x)(q − r)
+        res = full[(slice(None), *self.crop)] - self.b
+        return (res**2).sum() / self.norm + self.gamma * (k.float() ** 2).sum()
 
     def gradient(self, k: torch.Tensor) -> torch.Tensor:
-        """``∇E(k)`` ``(s, s)``: ``2 (R ⋆ k) − 2c + 2γk``."""
-        s = self.side
-        rk = F.conv2d(F.pad(k.float()[None, None], (s - 1, s - 1, s - 1, s - 1)), self.R[None, None])
-        # conv2d is a correlation: Σ_d R(d) k(u + d − (s−1)) over the padded kernel = Σ_v R(u − v) k(v) (R even)
-        return 2 * rk[0, 0, : s, : s] - 2 * self.c + 2 * self.gamma * k.float()
+        """``∇E(k)`` ``(s, s)`` (autograd of :meth:`__call__`)."""
+        kk = k.detach().float().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(self(kk), kk)
+        return g
 
 
 def _fwd_diff(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -383,6 +370,37 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
     rho = int(torch.nonzero(u - css / ind > 0).max())
     theta = css[rho] / (rho + 1)
     return (flat - theta).clamp(min=0).reshape(v.shape)
+
+
+def prune_kernel(k: torch.Tensor, threshold: float = 0.05, min_mass: float = 0.1) -> torch.Tensor:
+    """Pan et al.'s kernel clean-up after each estimate (``blind_deconv_main.m``, ``estimate_psf.m``).
+
+    Taps below ``threshold · max k`` are zeroed, then every 8-connected component of the support
+    holding less than ``min_mass`` of the kernel's mass, and the kernel is renormalised.
+
+    Args:
+        k: ``(s, s)`` non-negative kernel; threshold: relative to the peak (0 disables);
+        min_mass: smallest mass of a component that is kept.
+
+    Returns:
+        ``(s, s)`` float32 kernel, non-negative, sum 1 (``k`` unchanged if nothing would remain).
+    """
+    if threshold <= 0:
+        return k
+    import cv2
+
+    kk = k.detach().float().clamp(min=0)
+    kk = torch.where(kk >= threshold * kk.max(), kk, torch.zeros_like(kk))
+    n, labels = cv2.connectedComponents((kk > 0).numpy().astype(np.uint8), connectivity=8)
+    lab = torch.from_numpy(labels)
+    total = float(kk.sum())
+    for c in range(1, n):
+        part = lab == c
+        if float(kk[part].sum()) < min_mass * total:
+            kk[part] = 0
+    if float(kk.sum()) <= 0:
+        return k
+    return kk / kk.sum()
 
 
 def free_kernel_update(term: KernelDataTerm, k0: torch.Tensor, steps: int) -> torch.Tensor:
@@ -531,7 +549,7 @@ def estimate_kernel_c2f(
         rms = [1.0]
 
     def kernel_of(param: torch.Tensor, side: int) -> torch.Tensor:
-        if kernel_model == "glkm":
+        if param.ndim == 4:
             with torch.no_grad():
                 return resize_kernel(generator.from_w(param), side)[0, 0].float()
         return resize_kernel(param, side) if param.shape[-1] != side else param
@@ -543,10 +561,10 @@ def estimate_kernel_c2f(
             k = kernel_of(param, lv.kernel)
             x = l0_restore(yl, k, lam, cfg.kappa, cfg.beta_max)
             term = KernelDataTerm(x, yl, lv.kernel, cfg.gamma)
-            if kernel_model == "glkm":
+            if param.ndim == 4:
                 param = latent_kernel_update(term, generator, param, cfg.latent_steps, lr)
             else:
-                param = free_kernel_update(term, k, cfg.free_steps)
+                param = prune_kernel(free_kernel_update(term, k, cfg.free_steps), cfg.prune)
             with torch.no_grad():
                 e = float(term(kernel_of(param, lv.kernel)))
             energies.append(e)
@@ -567,14 +585,18 @@ def estimate_kernel_c2f(
         records.append({"name": name, "residual": res})
     chosen = min(range(len(states)), key=lambda j: records[j]["residual"])
     param, lam, x, energies = states[chosen]
+    w_final = param if kernel_model == "glkm" else None
     for i in range(n_sel, len(levels)):
-        if kernel_model == "free":
+        if param.ndim == 4 and i >= cfg.latent_levels:
+            w_final = param
+            param = kernel_of(param, levels[i].kernel)  # pixel refinement from the generator's kernel
+        if param.ndim == 2:
             param = resize_kernel(param, levels[i].kernel)
         param, lam, x = run_level(i, param, lam, cfg.latent_lr * rms[chosen], energies, i * cfg.iterations)
     k = kernel_of(param, kernel_size)
     return C2FResult(
         kernel=k.detach().cpu().numpy().astype(np.float32),
-        w=param.detach().clone() if kernel_model == "glkm" else None,
+        w=(param if param.ndim == 4 else w_final).detach().clone() if kernel_model == "glkm" else None,
         latent=x.detach().float(),
         levels=levels,
         starts=records,

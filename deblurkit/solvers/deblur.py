@@ -585,12 +585,19 @@ def deblur_image(
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
     workers: int | None = None,
+    image_prior: str = "l0",
 ) -> DeblurResult:
-    """Blind deblurring of one image (GLKM Algorithm 2 with a DIP image prior, or SelfDeblur).
+    """Blind deblurring of one image: coarse-to-fine GLKM / free kernel, or SelfDeblur (FCN).
+
+    ``kernel_prior="glkm"`` (except with the ``paper`` preset) and ``"free"`` run the pipeline of
+    :func:`deblurkit.solvers.blind.deblur_image_pyramid` (coarse-to-fine estimation, optional DIP
+    refinement, non-blind restoration, residual check); ``"fcn"`` and ``"glkm"`` with the ``paper``
+    preset run the DIP joint optimisation below (GLKM Algorithm 2 / SelfDeblur) from the start.
 
     Args:
         img: ``(H, W, C)`` float32 blurry image in ``[0, 1]``, ``C ∈ {1, 3}``, ``H, W ≥ 32``.
-        kernel_prior: ``"glkm"`` (needs ``generator``) or ``"fcn"`` (SelfDeblur's kernel net).
+        kernel_prior: ``"glkm"`` (needs ``generator``), ``"free"`` (pixel kernel, coarse to fine)
+            or ``"fcn"`` (SelfDeblur's kernel net).
         preset: ``"fast"``, ``"paper"`` or a :class:`~deblurkit.solvers.presets.Preset`.
         kernel_size: ``S`` in pixels (odd), or ``"auto"`` (GLKM: the generator's size; FCN:
             :func:`auto_kernel_size`).
@@ -611,6 +618,7 @@ def deblur_image(
             CPU threads; more than that are speculative (a later estimate starts before it is
             known to be needed). The result depends only on the threads per estimate, not on
             ``workers``: estimates are independent and are accepted in the same order.
+        image_prior: coarse-to-fine pipeline only: ``"l0"`` or ``"dip"`` (adds the DIP refinement).
 
     After restoration the no-reference residual check runs: the restored luminance re-blurred by
     the kernel must explain the input to within a fraction ``Preset.accept_residual_ratio`` of the
@@ -638,8 +646,8 @@ def deblur_image(
         raise ValueError(f"expected an (H, W, 1|3) image, got shape {img.shape}")
     if not np.isfinite(img).all():
         raise ValueError("the image contains NaN or infinite values")
-    if kernel_prior not in ("glkm", "fcn"):
-        raise ValueError(f"unknown kernel prior {kernel_prior!r}; use 'glkm' or 'fcn'")
+    if kernel_prior not in ("glkm", "free", "fcn"):
+        raise ValueError(f"unknown kernel prior {kernel_prior!r}; use 'glkm', 'free' or 'fcn'")
     if kernel_prior == "glkm" and generator is None:
         raise ValueError("the GLKM kernel prior needs a kernel generator (or use kernel_prior='fcn')")
     H, W, C = img.shape
@@ -658,6 +666,15 @@ def deblur_image(
             raise ValueError(f"kernel size must be ≥ 3, got {S}")
     if 2 * S > min(H, W):
         raise ValueError(f"a {S}×{S} kernel needs an image of at least {2 * S}×{2 * S} pixels, got {H}×{W}")
+
+    if kernel_prior == "free" or (kernel_prior == "glkm" and p.name != "paper"):
+        from deblurkit.solvers.blind import deblur_image_pyramid
+
+        torch.manual_seed(seed)
+        return deblur_image_pyramid(
+            img, kernel_prior, S, p, generator=generator, initializer=initializer, image_prior=image_prior,
+            seed=seed, progress=progress, device=device,
+        )
 
     y_full = luminance_tensor(img, device)  # (1, 1, H, W)
     # the luminance the kernel is estimated on: the input's, or that of a denoised copy when the

@@ -1,0 +1,224 @@
+"""The default blind uniform deblurring pipeline: coarse-to-fine kernel estimation, then restoration.
+
+:func:`deblur_image_pyramid` (called by :func:`deblurkit.solvers.deblur.deblur_image` for the
+``"glkm"`` and ``"free"`` kernel models):
+
+1. the luminance's most informative window (the whole image up to :data:`WINDOW` pixels a side,
+   :func:`deblurkit.solvers.deblur.informative_crop`);
+2. the coarse-to-fine estimator of :mod:`deblurkit.solvers.coarse_to_fine` (L0 image updates,
+   kernel updates in GLKM's latent space or as a free pixel kernel), started from the
+   initializer's ``g1(E(y))`` and the generator's mean code, the start chosen by data fit alone;
+3. with ``image_prior="dip"``: GLKM Algorithm 2's joint DIP + ``w_k`` optimisation on the window,
+   started from the estimated code (:func:`deblurkit.solvers.deblur.solve_with_restarts`), for the
+   preset's schedule;
+4. the non-blind hyper-Laplacian deconvolution of every colour channel at full resolution
+   (:func:`deblurkit.solvers.nonblind.deconvolve`);
+5. the no-reference residual check: the restored luminance re-blurred by the kernel must explain
+   the input to within ``Preset.max_residual_ratio`` × the noise budget ``σ̂² + τ²``, else the
+   input is returned unchanged ("do no harm").
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deblurkit.models.kernel_gan import KernelGenerator
+from deblurkit.physics.blur import UniformBlur
+from deblurkit.physics.noise import estimate_noise_std
+from deblurkit.solvers.coarse_to_fine import PyramidConfig, estimate_kernel_c2f
+from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
+from deblurkit.solvers.nonblind import deconvolve
+from deblurkit.solvers.presets import Preset
+
+#: Largest side (pixels) of the window the kernel is estimated on; at least ``8 S`` for a kernel
+#: of side ``S``. Larger windows hold more edges but cost time linearly.
+WINDOW = 640
+
+#: The image priors of the pipeline: ``"l0"`` (the estimator's sparse-gradient prior only) and
+#: ``"dip"`` (adds GLKM Algorithm 2's DIP refinement).
+IMAGE_PRIORS = ("l0", "dip")
+
+
+def estimation_window(height: int, width: int, kernel_size: int) -> int:
+    """Side of the square estimation window (pixels): ``max(WINDOW, 8 · kernel_size)``, clipped by the image."""
+    return min(max(WINDOW, 8 * kernel_size), max(height, width))
+
+
+def deblur_image_pyramid(
+    img: np.ndarray,
+    kernel_model: str,
+    kernel_size: int,
+    preset: Preset,
+    generator: KernelGenerator | None = None,
+    initializer: torch.nn.Module | None = None,
+    image_prior: str = "l0",
+    seed: int = 0,
+    progress=None,  # noqa: ANN001
+    device: torch.device | str = "cpu",
+    config: PyramidConfig | None = None,
+):  # noqa: ANN201
+    """Blind uniform deblurring of one image by the pipeline of the module docstring.
+
+    Args:
+        img: ``(H, W, C)`` float32 image in ``[0, 1]``, ``C ∈ {1, 3}`` (validated by the caller).
+        kernel_model: ``"glkm"`` (kernel ``G_k^{(w)}(w_k)`` of ``generator``) or ``"free"``.
+        kernel_size: kernel side ``S`` in pixels (odd; GLKM: the generator's).
+        preset: gives the non-blind settings, the kernel clean-up threshold, the residual limit and,
+            for ``image_prior="dip"``, the DIP schedule.
+        generator: the kernel generator (``"glkm"``, and ``image_prior="dip"``).
+        initializer: optional kernel initializer ``E``; adds the start ``g1(E(y))``.
+        image_prior: ``"l0"`` or ``"dip"`` (needs ``kernel_model="glkm"``).
+        seed: seeds the random starts and the DIP.
+        progress: ``progress(step, total, loss)``; the estimator's steps, then the DIP's.
+        device: ``"cpu"`` or a CUDA device.
+        config: estimator settings (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`).
+
+    Returns:
+        :class:`deblurkit.solvers.deblur.DeblurResult` (``kernel_prior`` is ``kernel_model``; one
+        record in ``attempts``).
+
+    Raises:
+        ValueError: unknown ``kernel_model`` / ``image_prior``; ``"dip"`` without GLKM; a window
+            too small for the kernel.
+    """
+    from deblurkit.solvers.deblur import DeblurResult, _loss_summary, check_collapse, clean_kernel, informative_crop, make_prior, solve_with_restarts
+
+    if image_prior not in IMAGE_PRIORS:
+        raise ValueError(f"unknown image prior {image_prior!r}; use one of {', '.join(IMAGE_PRIORS)}")
+    if image_prior == "dip" and kernel_model != "glkm":
+        raise ValueError("the DIP refinement optimises GLKM's latent code: use kernel model 'glkm'")
+    t0 = time.perf_counter()
+    device = torch.device(device)
+    H, W, C = img.shape
+    S = kernel_size
+    y_full = luminance_tensor(img, device)
+    side = estimation_window(H, W, S)
+    crop = informative_crop(y_full, side)
+    t, l, ch, cw = crop
+    y = y_full[..., t : t + ch, l : l + cw]
+    noise_y = estimate_noise_std(y)
+    starts = []
+    if kernel_model == "glkm" and initializer is not None:
+        generator.to(device).eval()
+        starts.append(("initializer g1(E(y))", initial_feature_map(initializer.to(device), generator, y).clone()))
+    notes: list[str] = []
+    est = estimate_kernel_c2f(
+        y, S, kernel_model, generator, starts, config=config, noise_std=noise_y, seed=seed, progress=progress
+    )
+    k_raw = torch.from_numpy(est.kernel)
+    chosen = est.starts[est.chosen]["name"] if est.starts else "box"
+    notes.append(f"kernel estimated coarse to fine over {len(est.levels)} levels on window {list(crop)}; start: {chosen}")
+    t_est = time.perf_counter() - t0
+    losses = list(est.energies)
+    code = est.w
+    if image_prior == "dip":
+        p = preset
+        res, prior, dnotes, _ = solve_with_restarts(
+            y, lambda s: make_prior("glkm", S, generator, None, est.w, s, device), p, seed=seed, progress=progress
+        )
+        notes += dnotes
+        if res is not None:
+            k_raw = res.kernel.detach().cpu().float()
+            losses = res.losses
+            code = prior.w.detach().clone()
+            notes.append(f"kernel refined by the joint DIP + w_k optimisation ({p.steps} steps)")
+        else:
+            notes.append("the DIP refinement diverged; kept the coarse-to-fine kernel")
+        t_est = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    rgb = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(device)
+    nb_cfg, noise_std = preset.nonblind.resolve_with_noise(rgb)
+    budget = noise_std**2 + preset.nonblind.lam_tau**2
+    k_used = clean_kernel(k_raw, preset.kernel_threshold)
+    out = deconvolve(rgb, k_used.to(rgb.device), nb_cfg)
+    lum_out = luminance_tensor(out.permute(1, 2, 0).cpu().numpy())
+    fallback = None
+    reason = check_collapse(lum_out, y_full.cpu())
+    if reason is not None:
+        notes.append(f"restored image rejected ({reason}); returning the input")
+        fallback, out, lum_out = "input returned", rgb.clone(), y_full.cpu()
+    kk = k_used.float()
+    s = kk.shape[0]
+    with torch.no_grad():
+        yv = y_full.cpu()[..., s // 2 : H - s // 2, s // 2 : W - s // 2]
+        fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), yv))
+    ratio = fit / budget if math.isfinite(fit) else math.inf
+    if fallback is None and ratio > preset.max_residual_ratio:
+        notes.append(
+            f"the kernel estimate does not explain the input (residual {ratio:.2f}× the noise budget σ̂² + τ², "
+            f"limit {preset.max_residual_ratio:g}); returning the input"
+        )
+        fallback, out = "input returned (residual check)", rgb.clone()
+    t_rest = time.perf_counter() - t1
+    record = {
+        "crop": list(crop),
+        "seed": seed,
+        "width": 0,
+        "residual_ratio": ratio if math.isfinite(ratio) else None,
+        "support": 0,
+        "fallback": fallback,
+        "starts": est.starts,
+        "kernel": np.round(k_used.float().numpy(), 6).tolist(),
+    }
+    return DeblurResult(
+        image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
+        kernel=k_used.float().numpy(),
+        kernel_raw=k_raw.float().numpy(),
+        kernel_size=S,
+        kernel_prior=kernel_model,
+        preset=preset.name,
+        crop=crop,
+        loss=_loss_summary(losses),
+        data_fit_mse=fit,
+        timings={"estimate": t_est, "restore": t_rest, "total": time.perf_counter() - t0, "workers": 1, "threads_per_estimate": torch.get_num_threads()},
+        restarts=0,
+        fallback=fallback,
+        notes=notes,
+        kernel_code=code,
+        nonblind={"boundary": nb_cfg.boundary, "lam": float(nb_cfg.lam), "noise_std": noise_std, "residual_ratio": ratio if math.isfinite(ratio) else None},
+        returned_input=bool(torch.equal(out, rgb)),
+        attempts=[record],
+    )
+
+
+#: Relative tolerance of the kernel-size choice: a smaller size is kept unless a larger one's
+#: residual ratio is lower by more than this fraction (a larger support can always fit at least as
+#: well, so near-ties go to the smaller, better-conditioned kernel).
+SIZE_TOLERANCE = 0.1
+
+
+def auto_kernel_sizes(height: int, width: int, shipped: tuple[int, ...]) -> list[int]:
+    """Candidate kernel sides (pixels) for ``--kernel-size auto`` of the coarse-to-fine pipeline.
+
+    Every shipped generator size ``S`` with ``3 S ≤ min(height, width)`` (at least the smallest
+    shipped size), ascending. Lai et al.'s benchmark kernels are 31–75 px, so on a megapixel photo
+    all of 31, 55 and 75 are tried.
+
+    Raises:
+        ValueError: ``shipped`` is empty.
+    """
+    if not shipped:
+        raise ValueError("no kernel size to choose from")
+    sizes = sorted(shipped)
+    fit = [s for s in sizes if 3 * s <= min(height, width)]
+    return fit or sizes[:1]
+
+
+def choose_kernel_size(ratios: list[float]) -> int:
+    """Index of the kernel size to keep, from the residual ratios of the sizes tried (ascending sizes).
+
+    The no-reference residual ratio of :func:`deblur_image_pyramid` (never a ground truth): the
+    smallest size whose ratio is within ``SIZE_TOLERANCE`` of the lowest ratio. Non-finite ratios
+    never win unless all are.
+    """
+    finite = [r for r in ratios if math.isfinite(r)]
+    if not finite:
+        return 0
+    best = min(finite)
+    return next(i for i, r in enumerate(ratios) if math.isfinite(r) and r <= best * (1 + SIZE_TOLERANCE))
