@@ -301,7 +301,7 @@ def deblur_file(
             # GLKM when a generator of the (requested or candidate) size ships, else the free kernel
             ok = shipped if requested == "auto" else [s for s in shipped if s == requested]
             kernel_prior = AUTO_KERNEL_PRIOR if ok else "free"
-        pyramid = kernel_prior == "free" or (kernel_prior == "glkm" and settings.preset != "paper")
+        pyramid = kernel_prior == "free" or (kernel_prior == "glkm" and settings.resolved_preset().estimator == "pyramid")
         if pyramid and requested == "auto":
             from deblurkit.solvers.blind import auto_kernel_sizes
 

@@ -53,7 +53,7 @@ def _line_kernel(s: int = 7) -> torch.Tensor:
 
 
 def _tiny(steps: int, **kw) -> Preset:
-    base = {"name": "tiny", "steps": steps, "width": 8, "scales": 3, "skip_channels": 4, "crop": None, "final": "nonblind", "max_restarts": 1}
+    base = {"name": "tiny", "steps": steps, "width": 8, "scales": 3, "skip_channels": 4, "crop": None, "final": "nonblind", "max_restarts": 1, "estimator": "dip"}
     base.update(kw)
     return Preset(**base)
 

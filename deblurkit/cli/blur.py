@@ -167,6 +167,13 @@ def synth_set(
     ] = None,
     grid: Annotated[str, typer.Option("--grid", help="camera-shake: grid of the saved patch kernels, ROWSxCOLS or auto.")] = "auto",
     size: Annotated[int, typer.Option("--size", min=5, help="Side of the saved kernels (odd).")] = 31,
+    sizes: Annotated[
+        str | None,
+        typer.Option("--sizes", help="uniform: comma-separated odd kernel sides used in turn (image i gets the (i mod n)-th), e.g. 31,51,55,75; overrides --size."),
+    ] = None,
+    min_extent: Annotated[
+        float, typer.Option("--min-extent", min=0.0, max=0.9, help="uniform: smallest kernel extent as a fraction of its side (0: 3 px).")
+    ] = 0.0,
     noise: Annotated[float, typer.Option("--noise", min=0.0, help="Gaussian noise σ in [0, 1] intensity units.")] = 0.01,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
@@ -184,6 +191,14 @@ def synth_set(
     setup(quiet)
     if size % 2 == 0:
         raise DeblurkitError(f"--size must be odd, got {size}")
+    try:
+        side_list = [int(v) for v in sizes.split(",")] if sizes else [size]
+    except ValueError:
+        side_list = []
+    if not side_list or any(v < 5 or v % 2 == 0 for v in side_list):
+        raise DeblurkitError(f"--sizes must be comma-separated odd kernel sides ≥ 5, not {sizes!r}")
+    if sizes and not blur_kind == "uniform":
+        raise DeblurkitError("--sizes is for --blur uniform")
     if not sharp_dir.is_dir():
         raise DeblurkitError(f"no such folder: {sharp_dir}")
     files = sorted(p for p in sharp_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -198,7 +213,7 @@ def synth_set(
         raise DeblurkitError(str(e)) from None
     manifest = {
         "source": str(sharp_dir), "blur": blur_kind, "split": split, "count": count, "crop": crop, "size": size,
-        "noise": noise, "seed": seed, "images": [],
+        "sizes": side_list, "min_extent": min_extent, "noise": noise, "seed": seed, "images": [],
     }  # fmt: skip
     uniform = blur_kind == "uniform"
     with progress_bar(f"{blur_kind} set", total=len(files)) as advance:
@@ -217,7 +232,8 @@ def synth_set(
                 rng = np.random.default_rng([seed, i])
                 try:
                     if uniform:
-                        sample = synthesize_uniform(img, rng, size=size, noise=noise)
+                        side = side_list[i % len(side_list)]
+                        sample = synthesize_uniform(img, rng, size=side, noise=noise, min_length=max(3.0, min_extent * side))
                     else:
                         sample = synthesize_nonuniform(img, rng, fixed or default_grid(*img.shape[:2]), size=size, noise=noise)
                 except ValueError as e:
@@ -229,7 +245,7 @@ def synth_set(
                 else:
                     write_nonuniform_truth(truth_at, sample, [path])
                 write_image(out, sample.blurry, bit_depth=8, protect=[path])  # last: marks the image done
-            manifest["images"].append({"name": stem, "source": str(path)})
+            manifest["images"].append({"name": stem, "source": str(path), "kernel_size": side_list[i % len(side_list)] if uniform else size})
             advance(completed=i + 1, image=path.name)
     atomic_write_bytes(output_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     info(f"wrote {len(files)} {blur_kind} images to {output_dir}/blurry (ground truth in gt/ and kernels/)")

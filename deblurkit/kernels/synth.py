@@ -178,7 +178,12 @@ class UniformSample:
 
 
 def synthesize_uniform(
-    sharp: np.ndarray, rng: np.random.Generator, size: int = 31, noise: float = 0.01, family: str = "trajectory"
+    sharp: np.ndarray,
+    rng: np.random.Generator,
+    size: int = 31,
+    noise: float = 0.01,
+    family: str = "trajectory",
+    min_length: float = 3.0,
 ) -> UniformSample:
     """Blur a sharp image by one random motion kernel and add noise: ``y = k ⊛ x + n`` (uniform blur).
 
@@ -193,6 +198,7 @@ def synthesize_uniform(
         size: kernel window side ``S`` in pixels.
         noise: Gaussian noise σ in ``[0, 1]`` units.
         family: a key of :data:`FAMILIES`.
+        min_length: smallest extent of the kernel in pixels (``SynthesisConfig.min_length``).
 
     Returns:
         A :class:`UniformSample`.
@@ -210,7 +216,9 @@ def synthesize_uniform(
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
     if min(img.shape[:2]) <= size:
         raise ValueError(f"the {img.shape[0]}×{img.shape[1]} image is not larger than the {size}-pixel kernel")
-    k = synthesize_kernels(SynthesisConfig(family=family, size=size, count=1, seed=int(rng.integers(2**32))))[0][0]
+    k = synthesize_kernels(
+        SynthesisConfig(family=family, size=size, count=1, seed=int(rng.integers(2**32)), min_length=min_length)
+    )[0][0]
     with torch.no_grad():
         x = torch.from_numpy(img).permute(2, 0, 1)[None].double()
         y = blur(x, torch.from_numpy(k).double(), mode="same")[0].permute(1, 2, 0).numpy()

@@ -589,10 +589,10 @@ def deblur_image(
 ) -> DeblurResult:
     """Blind deblurring of one image: coarse-to-fine GLKM / free kernel, or SelfDeblur (FCN).
 
-    ``kernel_prior="glkm"`` (except with the ``paper`` preset) and ``"free"`` run the pipeline of
+    ``kernel_prior="glkm"`` (with ``Preset.estimator="pyramid"``, all but the ``paper`` preset) and ``"free"`` run the pipeline of
     :func:`deblurkit.solvers.blind.deblur_image_pyramid` (coarse-to-fine estimation, optional DIP
-    refinement, non-blind restoration, residual check); ``"fcn"`` and ``"glkm"`` with the ``paper``
-    preset run the DIP joint optimisation below (GLKM Algorithm 2 / SelfDeblur) from the start.
+    refinement, non-blind restoration, residual check); ``"fcn"`` and ``"glkm"`` with
+    ``estimator="dip"`` run the DIP joint optimisation below (GLKM Algorithm 2 / SelfDeblur) from the start.
 
     Args:
         img: ``(H, W, C)`` float32 blurry image in ``[0, 1]``, ``C ∈ {1, 3}``, ``H, W ≥ 32``.
@@ -667,7 +667,7 @@ def deblur_image(
     if 2 * S > min(H, W):
         raise ValueError(f"a {S}×{S} kernel needs an image of at least {2 * S}×{2 * S} pixels, got {H}×{W}")
 
-    if kernel_prior == "free" or (kernel_prior == "glkm" and p.name != "paper"):
+    if kernel_prior == "free" or (kernel_prior == "glkm" and p.estimator == "pyramid"):
         from deblurkit.solvers.blind import deblur_image_pyramid
 
         torch.manual_seed(seed)

@@ -86,6 +86,10 @@ class Preset:
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
             non-blind step (0 disables; Cho & Lee 2009 use 1/20).
         nonblind: parameters of the non-blind deconvolution.
+        estimator: how the GLKM kernel is estimated: ``"pyramid"`` (the coarse-to-fine estimator,
+            :mod:`deblurkit.solvers.blind`; the DIP settings above then serve only ``--prior dip``'s
+            refinement) or ``"dip"`` (GLKM Algorithm 2's joint DIP optimisation from the start, as
+            in the paper).
         max_restarts: restarts (new seed) after a detected divergence before falling back.
         accept_residual_ratio: no-reference check of the result. The *residual ratio* is the MSE
             between the input luminance and the restored luminance re-blurred by the kernel,
@@ -141,6 +145,7 @@ class Preset:
     final: str = "dip"
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
+    estimator: str = "pyramid"
     max_restarts: int = 1
     accept_residual_ratio: float = 0.3
     max_residual_ratio: float = 1.0
@@ -177,7 +182,7 @@ class Preset:
 # residual check (accept_residual_ratio) sees a small ratio whatever the kernel: on an H200 (session
 # 31, four camera-shake images, σ 0.01) the ratios were 0.002–0.20 and an image 5.95 dB worse than
 # its input was accepted. The check guards the `fast` preset's non-blind output.
-PAPER = Preset(name="paper", steps=5000, mse_fraction=0.1, final="dip")
+PAPER = Preset(name="paper", steps=5000, mse_fraction=0.1, final="dip", estimator="dip")
 FAST = Preset(
     name="fast",
     steps=800,
