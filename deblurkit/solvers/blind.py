@@ -118,8 +118,15 @@ def deblur_image_pyramid(
     code = est.w
     if image_prior == "dip":
         p = preset
+        w_start = est.w
+        if w_start is None:
+            # the kernel ended as a pixel kernel: its code by fitting the generator in w space
+            from deblurkit.solvers.inversion import FitConfig, fit_generator
+
+            _, _, w_start = fit_generator(generator, k_raw[None].float(), "w", FitConfig(steps_w=300, lr_w=0.1, restarts_w=2, seed=seed), return_codes=True)
+            w_start = w_start.to(device)
         res, prior, dnotes, _ = solve_with_restarts(
-            y, lambda s: make_prior("glkm", S, generator, None, est.w, s, device), p, seed=seed, progress=progress
+            y, lambda s: make_prior("glkm", S, generator, None, w_start, s, device), p, seed=seed, progress=progress
         )
         notes += dnotes
         if res is not None:

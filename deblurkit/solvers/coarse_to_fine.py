@@ -10,16 +10,20 @@ from coarse to fine, ``iterations`` alternations of
 
 (a) an **image update** ``x = argmin ‖k ⊛ x − y‖² + λ ‖∇x‖₀`` by half-quadratic splitting, each step
     closed form in the Fourier domain (:func:`l0_restore`, Xu et al. 2013 Algorithm 1; λ decays by
-    1/1.1 per alternation down to 1e-4 as in Pan et al.'s code), and
+    1/1.1 per alternation as in Pan et al.'s code, down to :attr:`PyramidConfig.lambda_min`), and
 (b) a **kernel update** on the data term in the gradient domain,
     ``E(k) = Σ_{d∈{x,y}} ‖k ⊛ ∂_d x − ∂_d y‖² + γ ‖k‖²`` (Cho & Lee 2009 Eq. (6); Pan et al. 2014
     Eq. (9)), a quadratic form evaluated from the correlations of the gradient maps
     (:class:`KernelDataTerm`, cost independent of the image size), minimised
 
-    - ``"glkm"``: in GLKM's latent space: Adam steps on the first-layer feature map ``w_k`` of the
-      frozen generator, the kernel being ``k = resize(G_k^{(w)}(w_k), s_l)`` at the level's side
-      ``s_l`` (GLKM Eq. (6) with the data term of (b)); the same ``w_k`` carries over from level
-      to level, so the kernel stays on the generator's manifold at every scale;
+    - ``"glkm"``: in GLKM's latent space on the ``latent_levels`` coarsest levels: Adam steps on
+      the first-layer feature map ``w_k`` of the frozen generator, the kernel being
+      ``k = resize(G_k^{(w)}(w_k), s_l)`` at the level's side ``s_l`` (GLKM Eq. (6) with the data
+      term of (b)), so the coarse kernel — where the large-scale shape is decided and the starts
+      compete — stays on the generator's manifold of motion kernels; the finer levels refine that
+      kernel as a pixel kernel (as ``"free"``), which fits the fine detail the generator does not
+      reproduce exactly (on 6 training-split photos the latent space at every level lost 0.3–1.3 dB
+      to this hybrid; ``docs/benchmarks.md``);
     - ``"free"``: a plain pixel kernel by accelerated projected gradient onto the probability
       simplex (Beck & Teboulle 2009, FISTA; projection of Duchi et al. 2008); upsampled between
       levels (bilinear, as Pan et al.'s ``resizeKer``). The baseline that shows what the latent
@@ -58,7 +62,8 @@ class PyramidConfig:
         iterations: image/kernel alternations per level (5 in Pan et al.'s code).
         lambda_l0: initial L0 weight λ of the image update (``4e-3``, Pan et al.; intensities in ``[0, 1]``).
         lambda_decay: λ is divided by this after every alternation (1.1, Pan et al.).
-        lambda_min: lower bound of λ (``1e-4``, Pan et al.).
+        lambda_min: lower bound of λ (Pan et al. use ``1e-4`` on noise-free text; ``1e-3`` keeps the
+            fine levels from fitting σ = 0.01 noise, measured on training-split photos).
         kappa: growth factor of the HQS penalty β (2, Xu et al. 2013).
         beta_max: last β of the HQS continuation (``1e5``, Xu et al. 2013).
         gamma: weight of ``‖k‖²`` in the kernel update, relative to the data term's scale
@@ -68,6 +73,11 @@ class PyramidConfig:
         latent_lr: Adam learning rate of ``w_k``, relative to the RMS of the starting ``w_k``.
         free_steps: FISTA iterations per kernel update (``"free"``).
         starts: random codes tried besides the initializer's and the mean code (``"glkm"``).
+        prune: Pan et al.'s clean-up threshold of a pixel kernel after each update
+            (:func:`prune_kernel`; 0 disables it).
+        latent_levels: ``"glkm"``: coarsest levels whose kernel is the generator's output; finer
+            levels refine it as a pixel kernel (a number ≥ the pyramid's depth keeps the latent
+            kernel to full resolution).
         select_levels: coarsest levels run for every start before the one with the lowest
             :func:`level_residual` continues.
     """
@@ -112,8 +122,9 @@ class C2FResult:
 
     Attributes:
         kernel: ``(S, S)`` float32 kernel at full resolution (true convolution, ≥ 0, sums to 1).
-        w: ``"glkm"``: the final feature map ``w_k`` ``(1, 256, k1, k1)`` (``kernel = G_k^{(w)}(w)``);
-            ``None`` for ``"free"``.
+        w: the final feature map ``w_k`` ``(1, 256, k1, k1)`` when the last level's kernel is
+            ``G_k^{(w)}(w)`` (``"glkm"`` with ``latent_levels`` covering the pyramid); ``None``
+            when the kernel ends as a pixel kernel (``"free"``, or ``"glkm"`` refined at the fine levels).
         latent: ``(1, 1, h, w)`` float32 L0 image of the finest level (``[0, 1]`` roughly).
         levels: the pyramid, coarse to fine.
         starts: one record per start: ``name`` and the ``residual`` (MSE, ``[0, 1]²`` units) at the
@@ -592,10 +603,8 @@ def estimate_kernel_c2f(
         records.append({"name": name, "residual": res})
     chosen = min(range(len(states)), key=lambda j: records[j]["residual"])
     param, lam, x, energies = states[chosen]
-    w_final = param if kernel_model == "glkm" else None
     for i in range(n_sel, len(levels)):
         if param.ndim == 4 and i >= cfg.latent_levels:
-            w_final = param
             param = kernel_of(param, levels[i].kernel)  # pixel refinement from the generator's kernel
         if param.ndim == 2:
             param = resize_kernel(param, levels[i].kernel)
@@ -603,7 +612,7 @@ def estimate_kernel_c2f(
     k = kernel_of(param, kernel_size)
     return C2FResult(
         kernel=k.detach().cpu().numpy().astype(np.float32),
-        w=(param if param.ndim == 4 else w_final).detach().clone() if kernel_model == "glkm" else None,
+        w=param.detach().clone() if param.ndim == 4 else None,
         latent=x.detach().float(),
         levels=levels,
         starts=records,
