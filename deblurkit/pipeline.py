@@ -355,30 +355,28 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
-        from deblurkit.solvers.blind import choose_kernel_size
+        from deblurkit.solvers.blind import kernel_fills_window
 
-        results = []
+        tried = []
         for s_ in sizes:
             m = models_for(s_)
             try:
-                results.append(deblur_image(
+                result = deblur_image(
                     img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=s_,
                     generator=m.generator, initializer=m.initializer if kernel_prior == "glkm" else None,
                     seed=settings.seed, progress=progress, device=device, workers=settings.workers,
                     image_prior=settings.prior,
-                ))
+                )
             except ValueError as e:
                 raise DeblurkitError(f"{source}: {e}") from None
-        ratios = [r.nonblind.get("residual_ratio") for r in results]
-        pick = choose_kernel_size([math.inf if r is None else r for r in ratios])
-        result = results[pick]
-        if len(sizes) > 1:
-            record["kernel_size"] = sizes[pick]
-            record["weights"] = models_for(sizes[pick]).files
-            record["size_choice"] = {str(s_): r for s_, r in zip(sizes, ratios)}
+            tried.append(s_)
+            if not kernel_fills_window(result.kernel, s_):
+                break
+        if len(tried) > 1 or len(sizes) > 1:
+            record["kernel_size"] = tried[-1]
+            record["weights"] = models_for(tried[-1]).files
             notes.append(
-                f"kernel size {sizes[pick]} chosen by data fit among {', '.join(map(str, sizes))} "
-                f"(residual ratios {', '.join('—' if r is None else f'{r:.3f}' for r in ratios)})"
+                f"kernel size {tried[-1]} (auto: sizes tried from the smallest while the estimate fills its window: {', '.join(map(str, tried))})"
             )
         k = result.kernel
         write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])

@@ -15,7 +15,7 @@ from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics import add_gaussian_noise, blur
 from deblurkit.pipeline import WEIGHTS_DIR
-from deblurkit.solvers.blind import auto_kernel_sizes, choose_kernel_size
+from deblurkit.solvers.blind import auto_kernel_sizes, kernel_fills_window
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 
 
@@ -135,12 +135,11 @@ def test_prune_and_simplex() -> None:
     assert float(s.min()) >= 0 and math.isclose(float(s.sum()), 1.0, rel_tol=1e-5)
 
 
-def test_kernel_size_choice() -> None:
+def test_auto_kernel_sizes_and_window_test() -> None:
     assert auto_kernel_sizes(256, 256, (31, 55, 75)) == [31, 55, 75]
     assert auto_kernel_sizes(120, 400, (31, 55, 75)) == [31]
     assert auto_kernel_sizes(60, 60, (31, 55, 75)) == [31]
-    # near-ties go to the smaller kernel; a clearly better fit wins; non-finite never wins
-    assert choose_kernel_size([0.30, 0.29, 0.31]) == 0
-    assert choose_kernel_size([0.90, 0.30, 0.31]) == 1
-    assert choose_kernel_size([math.inf, 0.5]) == 1
-    assert choose_kernel_size([math.inf, math.inf]) == 0
+    with pytest.raises(ValueError):
+        auto_kernel_sizes(100, 100, ())
+    assert kernel_fills_window(np.ones((31, 31)), 31)
+    assert not kernel_fills_window(np.ones((21, 21)), 31)

@@ -194,18 +194,14 @@ def deblur_image_pyramid(
     )
 
 
-#: Relative tolerance of the kernel-size choice: a smaller size is kept unless a larger one's
-#: residual ratio is lower by more than this fraction (a larger support can always fit at least as
-#: well, so near-ties go to the smaller, better-conditioned kernel).
-SIZE_TOLERANCE = 0.1
-
-
 def auto_kernel_sizes(height: int, width: int, shipped: tuple[int, ...]) -> list[int]:
-    """Candidate kernel sides (pixels) for ``--kernel-size auto`` of the coarse-to-fine pipeline.
+    """Kernel sides (pixels) that ``--kernel-size auto`` of the coarse-to-fine pipeline may try, ascending.
 
-    Every shipped generator size ``S`` with ``3 S ≤ min(height, width)`` (at least the smallest
-    shipped size), ascending. Lai et al.'s benchmark kernels are 31–75 px, so on a megapixel photo
-    all of 31, 55 and 75 are tried.
+    Every shipped generator size ``S`` with ``3 S ≤ min(height, width)`` (at least the smallest).
+    They are tried from the smallest up while the estimate fills its window
+    (:func:`kernel_fills_window`): an oversized window costs accuracy (more unknowns, noise
+    fitted at its edges), a too-small one truncates the blur. Lai et al.'s benchmark kernels are
+    31–75 px, so on a megapixel photo 31, 55 and 75 are available.
 
     Raises:
         ValueError: ``shipped`` is empty.
@@ -217,15 +213,12 @@ def auto_kernel_sizes(height: int, width: int, shipped: tuple[int, ...]) -> list
     return fit or sizes[:1]
 
 
-def choose_kernel_size(ratios: list[float]) -> int:
-    """Index of the kernel size to keep, from the residual ratios of the sizes tried (ascending sizes).
+def kernel_fills_window(kernel: np.ndarray, window: int) -> bool:
+    """Whether a cleaned kernel estimate reaches the edge of its ``window × window`` estimation window.
 
-    The no-reference residual ratio of :func:`deblur_image_pyramid` (never a ground truth): the
-    smallest size whose ratio is within ``SIZE_TOLERANCE`` of the lowest ratio. Non-finite ratios
-    never win unless all are.
+    ``kernel`` is the ``(S', S')`` output of :func:`deblurkit.solvers.deblur.clean_kernel`
+    (trimmed to its support plus one pixel, centred): ``S' ≥ window`` means the support touches
+    the window's border, the sign that the blur may be longer than the window (the heuristic of
+    "kernel size too small" in the multi-scale literature; a no-reference test).
     """
-    finite = [r for r in ratios if math.isfinite(r)]
-    if not finite:
-        return 0
-    best = min(finite)
-    return next(i for i, r in enumerate(ratios) if math.isfinite(r) and r <= best * (1 + SIZE_TOLERANCE))
+    return int(kernel.shape[0]) >= window

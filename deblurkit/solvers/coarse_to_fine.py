@@ -91,9 +91,9 @@ class PyramidConfig:
     kappa: float = 2.0
     beta_max: float = 1e5
     gamma: float = 1e-3
-    latent_steps: int = 30
+    latent_steps: int = 60
     latent_lr: float = 0.05
-    free_steps: int = 30
+    free_steps: int = 60
     prune: float = 0.05
     latent_levels: int = 2
     starts: int = 0
