@@ -109,8 +109,8 @@ AUTO_KERNEL_PRIOR = "glkm"
 #: What ``--kernel-prior auto`` resolves to for the global stage of ``deblur-nonuniform`` when an
 #: initializer of the kernel size ships: GLKM started by it. On six images of the synthetic
 #: non-uniform set (2×2 grid, ``fast``) it gave 23.62 dB against FCN's 22.86 (blurry 23.37), none of
-#: them more than 0.01 dB below its input; on all 20 of the set 23.29 dB (blurry 23.16) (session 26,
-#: ``docs/benchmarks.md``). Without an initializer: FCN.
+#: them more than 0.01 dB below its input; on all 20 of the set 23.29 dB (blurry 23.16)
+#: (``docs/benchmarks.md``). Without an initializer: FCN.
 AUTO_GLOBAL_PRIOR_NONUNIFORM = "glkm"
 
 

@@ -51,7 +51,7 @@ def _root(
 app.command("synth-kernels")(synth_kernels)
 app.command("blur")(blur)
 app.command("synth-set")(synth_set)
-app.command("synth-nonuniform-set", hidden=True)(synth_set)  # the name before uniform sets (sessions 3–8)
+app.command("synth-nonuniform-set", hidden=True)(synth_set)  # the earlier name of the command
 app.command("deblur")(deblur)
 app.command("deblur-nonuniform")(deblur_nonuniform)
 app.command("example")(example)

@@ -4,7 +4,7 @@ A free image prior (DIP) explains a noisy blurred photo almost as well with a sm
 with the true one — the no-blur bias of joint MAP estimation (Levin et al., "Understanding and
 evaluating blind deconvolution algorithms", CVPR 2009) grows with the noise, and on camera-shake
 inputs with σ = 0.01 the kernel of GLKM's joint optimisation collapses towards a few taps
-(docs/benchmarks.md, issue #7, sessions 26–28). Estimating the kernel on a denoised copy and
+(docs/benchmarks.md, issue #7). Estimating the kernel on a denoised copy and
 restoring the *original* input with it is the standard remedy for noisy blind deblurring (e.g.
 Tai & Lin, "Motion-aware noise filtering for deblurring of noisy and blurry images", CVPR 2012;
 Zhong et al., "Handling noise in single image deblurring using directional filters", CVPR 2013).

@@ -115,8 +115,7 @@ class GLKMPrior(KernelPrior):
         from sliding to the no-blur solution (a near-delta kernel with a blurry image), which the
         DIP image prior alone does not penalise. ``‖w_k⁰‖² = 0`` (a zero start) gives the plain
         squared norm. Not part of the paper; off by default: on the development set of issue #7 it
-        kept the kernels' size and raised their MNC, but not the PSNR (docs/benchmarks.md,
-        session 27).
+        kept the kernels' size and raised their MNC, but not the PSNR (docs/benchmarks.md).
         """
         ref = self.w_start.pow(2).sum()
         d = (self.w - self.w_start).pow(2).sum()

@@ -28,7 +28,7 @@ for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
    estimated noise level (:mod:`deblurkit.solvers.nonblind`).
 
 Cost of step 1 depends only on ``crop``, ``width`` and ``steps``, not on the image size; step 3 is
-a few FFTs per channel (seconds for a megapixel). ``width = 32`` (48 until session 18): on a
+a few FFTs per channel (seconds for a megapixel). ``width = 32``: on a
 128² crop one step costs 0.095 s instead of 0.137 s on one CPU thread
 (``python benchmarks/estimate_step.py``), so that the two or three
 cross-checked estimates of a 255² image fit in the 3-minute budget when they run concurrently
@@ -179,8 +179,8 @@ class Preset:
 
 
 # The paper's Algorithm 2. Its output is the DIP image, fitted to the input through the kernel, so the
-# residual check (accept_residual_ratio) sees a small ratio whatever the kernel: on an H200 (session
-# 31, four camera-shake images, σ 0.01) the ratios were 0.002–0.20 and an image 5.95 dB worse than
+# residual check (accept_residual_ratio) sees a small ratio whatever the kernel: on an H200 (four
+# camera-shake images, σ 0.01) the ratios were 0.002–0.20 and an image 5.95 dB worse than
 # its input was accepted. The check guards the `fast` preset's non-blind output.
 PAPER = Preset(name="paper", steps=5000, mse_fraction=0.1, final="dip", estimator="dip")
 FAST = Preset(
@@ -254,7 +254,7 @@ NONUNIFORM_PRESETS: dict[str, NonUniformPreset] = {
     # varying blur to the uniform accept level, so the global stage re-estimates only when its
     # residual is above the give-up limit (gross failures), not on every image.
     # Both stages keep the 48-channel network with which the non-uniform figures of issue #7
-    # were measured (the uniform preset went to 32 channels in session 19, validated on Levin).
+    # were measured (the uniform preset's 32 channels were validated on Levin).
     "fast": NonUniformPreset(
         name="fast",
         global_=FAST.with_(accept_residual_ratio=FAST.max_residual_ratio, min_estimates=1, width=48),

@@ -29,7 +29,7 @@ Three recipes share this code and differ only in settings (:data:`RECIPES`):
   one kernel from two starts are as far apart as two random codes, so Eq. (4)'s latent term asks the
   encoder to regress near-arbitrary targets; fitting ``k`` itself removes them, and the ``w`` space
   holds the training kernels far better than ``z`` (MNC 0.96 against 0.74 per kernel). ~0.3 s per
-  step. At size 31: validation MNC ≈ 0.70 against 0.614 for ``cpu`` (``docs/benchmarks.md``, session 25).
+  step. At size 31: validation MNC ≈ 0.70 against 0.614 for ``cpu`` (``docs/benchmarks.md``).
 
 One code path serves one process and ``torchrun`` (DDP; :mod:`deblurkit.train.distributed`): the
 cache is replicated on every rank and the refined codes of each step are exchanged with
@@ -92,7 +92,7 @@ class InitializerRecipe:
             ``‖G(E(y)) − k‖₁`` through the frozen generator (:func:`kernel_loss`), with no inversion
             and no latent term (``lam``, ``inner_steps``, ``warm_steps`` and ``inner_lr`` unused) —
             a variant, not the paper's: the inverted codes of one kernel from different starts are
-            as far apart as random codes (``docs/benchmarks.md``, session 24), so the latent term
+            as far apart as random codes (``docs/benchmarks.md``), so the latent term
             asks the encoder to regress near-arbitrary targets.
         flip_tolerant: score ``E(y)`` against the better of ``k`` and its 180° rotation (each
             inverted and cached), see :func:`outer_loss` and :func:`kernel_loss`. The gradient
@@ -129,7 +129,7 @@ class InitializerRecipe:
 #: Named recipes; ``paper`` follows the reference implementation (notes §3); ``direct`` is ``cpu``
 #: with an encoder into the first-layer feature map ``w_k`` (``code="w"``) and the outer step fitting
 #: the true kernel (``target="kernel"``, flip-tolerant) instead of Algorithm 1's inverted codes — the
-#: recipe of the shipped size-31 file (``docs/benchmarks.md``, session 25).
+#: recipe of the shipped size-31 file (``docs/benchmarks.md``).
 RECIPES: dict[str, InitializerRecipe] = {
     "cpu": InitializerRecipe(),
     "direct": InitializerRecipe(name="direct", code="w", target="kernel", flip_tolerant=True),
