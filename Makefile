@@ -27,7 +27,6 @@ test: $(STAMP)
 ## bench: speed benchmarks; results go to docs/benchmarks.md by hand, with the machine.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/estimate_step.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -40,7 +40,7 @@ with the ground-truth kernels this gives 34.9 dB against 32.0 dB for the edge-ta
 ``σ̂`` from :func:`deblurkit.physics.noise.estimate_noise_std` (MAP with Gaussian noise gives
 λ ∝ 1/σ²; ``τ = lam_tau`` stands for the error of a *blind* kernel estimate, which acts like extra
 noise), clipped to ``[lam_min, lam_max]``. The constants were calibrated on synthetic blur of BSDS
-training photos (never on a benchmark; ``benchmarks/calibrate_nonblind.py``, table in
+training photos (never on a benchmark; ``benchmarks/probes/calibrate_nonblind.py``, table in
 ``docs/benchmarks.md``): the best λ per noise level fits ``0.34 / (σ² + 0.005²)`` with the true
 kernels and ``0.22 / (σ² + 0.012²)`` with perturbed ones; the rule takes the middle,
 ``0.25 / (σ² + 0.008²)`` (λ ≈ 3700 at σ = 0.002, 1500 at 0.01, 540 at 0.02).

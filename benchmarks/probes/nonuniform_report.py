@@ -1,11 +1,11 @@
-"""Score a non-uniform benchmark run against the uniform one (issue #7); writes Markdown + a contact sheet.
+"""Score a non-uniform benchmark run against the uniform one; writes Markdown + a contact sheet.
 
 Usage::
 
-    python benchmarks/nonuniform_report.py --set runs/nu_set --uniform runs/u_fast \
+    python benchmarks/probes/nonuniform_report.py --set runs/nu_set --uniform runs/u_fast \
         --nonuniform runs/nu_fast -o docs/nonuniform
 
-``--set`` is a folder made by ``deblurkit synth-set`` (camera shake; formerly ``synth-nonuniform-set``) (``blurry/``, ``gt/``,
+``--set`` is a folder made by ``deblurkit synth-set`` (camera shake) (``blurry/``, ``gt/``,
 ``kernels/``); the two run folders are ``deblurkit deblur`` and ``deblurkit deblur-nonuniform``
 outputs on ``SET/blurry``. Scores: shift-aligned PSNR/SSIM of the Lai protocol on the BT.601 Y
 channel (:func:`deblurkit.metrics.protocols.compare_upto_shift`, the same as ``deblurkit eval

@@ -11,7 +11,7 @@ mean PSNR (15-px border crop) per λ·σ̂² bucket.
 
 Usage::
 
-    python benchmarks/calibrate_nonblind.py --images ../shared/data/train/cbsd432 --count 8
+    python benchmarks/probes/calibrate_nonblind.py --images ../shared/data/train/cbsd432 --count 8
 """
 
 from __future__ import annotations
