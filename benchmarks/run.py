@@ -1,12 +1,12 @@
 """Speed benchmarks (``make bench``): kernel synthesis, the uniform blur operator, and the wall
-time and peak memory of the deblurring commands against the targets of issues #5 and #7.
+time and peak memory of the deblurring commands against the product's targets.
 
 Prints a Markdown report (machine, command, tables) to stdout; paste it into docs/benchmarks.md.
 Usage: ``python benchmarks/run.py [--sections synth,blur,deblur] [--count 10000] [--repeat 3]
 [--commands deblur,deblur-nonuniform]``.
 The ``deblur`` section runs the real commands (``deblurkit deblur`` / ``deblur-nonuniform`` with
 the default settings) as child processes on inputs it makes from scikit-image sample images with
-``deblurkit blur``; it takes 20–40 minutes on 2 CPU cores. Run it on an otherwise idle machine.
+``deblurkit blur``; it takes about 20 minutes on 2 CPU cores. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def run_child(args: list[str]) -> tuple[float, float]:
 
 
 def deblur_section(commands: set[str]) -> None:
-    """Wall time and peak memory of the deblurring commands (issues #5 and #7), default settings.
+    """Wall time and peak memory of the deblurring commands, default settings (and ``--prior dip``).
 
     Args:
         commands: which commands' cases to run (``deblur``, ``deblur-nonuniform``).
@@ -93,22 +93,26 @@ def deblur_section(commands: set[str]) -> None:
         write_image(work / "astronaut512.png", astro)
         write_image(work / "astronaut1mp.png", cv2.resize(astro, (1024, 1024), interpolation=cv2.INTER_CUBIC).clip(0, 1))
         cases = [
-            ("255×255 gray, 31-px synthesised kernel, σ 0.005", "camera255", ["--random-kernel", "--size", "31", "--noise", "0.005"], "deblur", "≤ 3 min, ≤ 4 GiB"),
-            ("1024×1024 colour (1 MP), 31-px kernel, σ 0.005", "astronaut1mp", ["--random-kernel", "--size", "31", "--noise", "0.005"], "deblur", "≤ 10 min, ≤ 4 GiB"),
-            ("512×512 colour, camera shake, σ 0.01", "astronaut512", ["--nonuniform", "--noise", "0.01"], "deblur-nonuniform", "≤ 15 min"),
+            ("255×255 gray, 31-px kernel, σ 0.005", "camera255", ["--size", "31", "--noise", "0.005"], "deblur", [], "≤ 60 s, ≤ 3 GiB"),
+            ("255×255 gray, 31-px kernel, σ 0.005", "camera255", ["--size", "31", "--noise", "0.005"], "deblur", ["--prior", "dip"], "(DIP prior: reported)"),
+            ("1024×1024 colour (1 MP), 55-px kernel, σ 0.005", "astronaut1mp", ["--size", "55", "--noise", "0.005"], "deblur", [], "≤ 3 min, ≤ 3 GiB"),
+            ("512×512 colour, camera shake, σ 0.01", "astronaut512", ["--nonuniform", "--noise", "0.01"], "deblur-nonuniform", [], "≤ 15 min"),
         ]
-        print("\n### Deblurring commands, default settings (`fast` preset), one process\n")
-        print("| input | command | wall time | peak RSS | target | kernel size, estimates, outcome |")
+        print("\n### Deblurring commands, default settings, one process\n")
+        print("| input | command | wall time | peak RSS | target | kernel size, outcome |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for label, stem, blur_args, command, target in (c for c in cases if c[3] in commands):
+        for i, (label, stem, blur_args, command, extra, target) in enumerate(c for c in cases if c[3] in commands):
             blurry = work / "in" / f"{stem}.png"
-            run_child(["blur", str(work / f"{stem}.png"), *blur_args, "--seed", "3", "-o", str(blurry), "-q"])
-            wall, rss = run_child([command, str(blurry), "-o", str(work / "out"), "-q"])
-            record = json.loads((work / "out" / f"{stem}.json").read_text())
-            result = record["result"].get("global", record["result"])  # non-uniform: its global stage
-            outcome = record["result"]["fallback"] or "deblurred"
-            detail = f"{record['kernel_size']} px, {1 + result['restarts']} global estimate(s), {outcome}"
-            print(f"| {label} | `{command}` | {wall / 60:.1f} min ({wall:.0f} s) | {rss:.2f} GiB | {target} | {detail} |", flush=True)
+            if not blurry.exists():
+                kernel_args = [] if "--nonuniform" in blur_args else ["--random-kernel"]
+                run_child(["blur", str(work / f"{stem}.png"), *kernel_args, *blur_args, "--seed", "3", "-o", str(blurry), "-q"])
+            out = work / f"out{i}"
+            wall, rss = run_child([command, str(blurry), "-o", str(out), *extra, "-q"])
+            record = json.loads((out / f"{stem}.json").read_text())
+            outcome = record["result"].get("fallback") or ("input returned" if record["result"].get("returned_input") else "deblurred")
+            detail = f"{record['kernel_size']} px, {outcome}"
+            shown = " ".join([f"`{command}", *extra]) + "`"
+            print(f"| {label} | {shown} | {wall / 60:.1f} min ({wall:.0f} s) | {rss:.2f} GiB | {target} | {detail} |", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

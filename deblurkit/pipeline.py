@@ -31,7 +31,13 @@ import torch
 
 from deblurkit import __version__
 from deblurkit.errors import DeblurkitError
-from deblurkit.io import IMAGE_EXTENSIONS, atomic_write_bytes, read_image, write_image, write_kernel
+from deblurkit.io import (
+    IMAGE_EXTENSIONS,
+    atomic_write_bytes,
+    read_image,
+    write_image,
+    write_kernel,
+)
 from deblurkit.models.kernel_gan import SIZES
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 
@@ -138,7 +144,7 @@ class DeblurSettings:
             cross-checked before one is accepted; ``None``: the preset's).
         workers: uniform only: kernel estimates computed at once (threads, each on
             ``threads / workers`` CPU threads; ``None``: automatic,
-            :func:`deblurkit.solvers.deblur.estimate_workers`).
+            :func:`deblurkit.solvers.attempts.estimate_workers`).
         nonuniform: spatially varying blur (GLKM Algorithm 4, SVOLA) instead of one kernel.
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
     """
@@ -274,7 +280,12 @@ def deblur_file(
         DeblurkitError: unreadable input, missing weights the settings need, or a write failure.
     """
     from deblurkit.solvers import initial_kernel, luminance_tensor
-    from deblurkit.solvers.deblur import auto_kernel_size, deblur_image
+    from deblurkit.solvers.deblur import deblur_image
+    from deblurkit.solvers.kernel_size import (
+        auto_kernel_size,
+        auto_kernel_sizes,
+        kernel_fills_window,
+    )
 
     started = time.perf_counter()
     img, info = read_image(source)
@@ -303,8 +314,6 @@ def deblur_file(
             kernel_prior = AUTO_KERNEL_PRIOR if ok else "free"
         pyramid = kernel_prior == "free" or (kernel_prior == "glkm" and settings.resolved_preset().estimator == "pyramid")
         if pyramid and requested == "auto":
-            from deblurkit.solvers.blind import auto_kernel_sizes
-
             sizes = auto_kernel_sizes(h, w, tuple(shipped) if kernel_prior == "glkm" and shipped else (31, 55, 75))
             size = sizes[0]
     models = models_for(size)
@@ -355,8 +364,6 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
-        from deblurkit.solvers.blind import kernel_fills_window
-
         tried = []
         for s_ in sizes:
             m = models_for(s_)

@@ -1,4 +1,4 @@
-"""Non-uniform camera-shake synthesis (issue #7)."""
+"""Non-uniform camera-shake synthesis."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from deblurkit.metrics.kernels import mnc
 from deblurkit.models.serialization import load_initializer, load_kernel_generator
 from deblurkit.physics import add_gaussian_noise, blur
 from deblurkit.pipeline import WEIGHTS_DIR
-from deblurkit.solvers.blind import auto_kernel_sizes, kernel_fills_window
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
+from deblurkit.solvers.kernel_size import auto_kernel_sizes, kernel_fills_window
 
 
 def _blurred(size: int, ks: int, seed: int = 1, noise: float = 0.002):

@@ -1,4 +1,4 @@
-"""Kernel prior (issue #3): DCGAN generator/discriminator, training, weights files, the report."""
+"""Kernel prior: DCGAN generator/discriminator, training, weights files, the report."""
 
 from __future__ import annotations
 

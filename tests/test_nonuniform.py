@@ -1,4 +1,4 @@
-"""Non-uniform deblurring (issue #7): solver beats the uniform one on a two-kernel case; CLI smoke tests."""
+"""Non-uniform deblurring: solver beats the uniform one on a two-kernel case; CLI smoke tests."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_cli_blur_nonuniform_and_deblur_nonuniform(tmp_path):
 
 
 def test_cli_deblur_nonuniform_auto_prior_is_glkm_with_shipped_initializer(tmp_path):
-    # the global stage's auto prior: GLKM started by the shipped size-31 initializer (session 26)
+    # the global stage's auto prior: GLKM started by the shipped size-31 initializer
     sharp = tmp_path / "sharp.png"
     cv2.imwrite(str(sharp), cv2.resize(data.astronaut(), (96, 80), interpolation=cv2.INTER_AREA)[:, :, ::-1])
     blurry = tmp_path / "shake.png"

@@ -1,4 +1,4 @@
-"""Blind deblurring engine (issue #5): DIP nets, kernel priors, non-blind step, joint solver."""
+"""Blind deblurring engine: DIP nets, kernel priors, non-blind step, joint loop, DIP pipeline, windows."""
 
 from __future__ import annotations
 
@@ -11,26 +11,24 @@ from deblurkit.metrics.ssim import psnr_matlab
 from deblurkit.models.dip import KernelFCN, SkipConfig, SkipNet
 from deblurkit.models.kernel_gan import build_kernel_gan
 from deblurkit.physics import blur
-from deblurkit.solvers import deblur as deblur_mod
-from deblurkit.solvers.deblur import (
-    SolveResult,
-    auto_kernel_size,
-    check_collapse,
-    clean_kernel,
-    deblur_image,
-    informative_crop,
-    informative_crops,
-    joint_optimize,
+from deblurkit.physics.noise import estimate_noise_std
+from deblurkit.solvers import dip_pipeline, joint
+from deblurkit.solvers.attempts import (
+    choose,
+    estimate_workers,
     kernel_agreement,
     kernel_support,
+    settled,
 )
-from deblurkit.solvers.denoise import estimation_image
-from deblurkit.solvers.initial_kernel import luminance_tensor
+from deblurkit.solvers.deblur import deblur_image
+from deblurkit.solvers.joint import SolveResult, check_collapse, joint_optimize
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
+from deblurkit.solvers.kernel_size import auto_kernel_size
 from deblurkit.solvers.losses import ssim
-from deblurkit.physics.noise import estimate_noise_std
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve
 from deblurkit.solvers.presets import FAST, PAPER, Preset, get_preset
+from deblurkit.solvers.restore import clean_kernel
+from deblurkit.solvers.windows import informative_crop, informative_crops
 
 
 def _scene(n: int, seed: int = 0) -> torch.Tensor:
@@ -235,74 +233,6 @@ def test_kernel_warmup_holds_the_kernel_then_releases_it():
         _tiny(4, kernel_warmup=1.0)
 
 
-def test_latent_anchor_keeps_w_near_its_start():
-    g, _ = build_kernel_gan(31, seed=1)
-    y = blur(_scene(72), _line_kernel(9), mode="valid")[..., :40, :40]
-    z = torch.randn(1, 100, 1, 1)
-    prior = GLKMPrior(g, z=z)
-    assert float(prior.anchor_penalty()) == 0.0  # at the start
-    with torch.no_grad():
-        prior.w.mul_(1.1)
-    assert float(prior.anchor_penalty()) == pytest.approx(0.01, rel=1e-4)  # ‖0.1 w0‖² / ‖w0‖²
-    assert float(FCNPrior(7).anchor_penalty()) == 0.0
-    free, anchored = GLKMPrior(g, z=z), GLKMPrior(g, z=z)
-    res_free = joint_optimize(y, free, _tiny(8, mse_fraction=1.0), seed=0)
-    res_anch = joint_optimize(y, anchored, _tiny(8, mse_fraction=1.0, latent_anchor=1e3), seed=0)
-    assert float(anchored.anchor_penalty()) < float(free.anchor_penalty())
-    # the recorded losses are the data term alone, the same at step 1 with or without the anchor
-    assert res_anch.losses[0] == pytest.approx(res_free.losses[0])
-    with pytest.raises(ValueError, match="latent_anchor"):
-        _tiny(4, latent_anchor=-1.0)
-
-
-def test_estimation_image_denoises_only_noisy_inputs():
-    g = torch.Generator().manual_seed(0)
-    clean = blur(_scene(96).expand(1, 3, 96, 96), _line_kernel(7), mode="same")[0]
-    noisy = (clean + 0.02 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
-    img = noisy.permute(1, 2, 0).numpy().copy()
-    out, h = estimation_image(img, strength=1.2, min_noise=0.005)
-    assert h == pytest.approx(1.2 * estimate_noise_std(noisy) * 255)
-    assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
-    assert estimate_noise_std(torch.from_numpy(out).permute(2, 0, 1)) < 0.5 * estimate_noise_std(noisy)
-    # closer to the noise-free blurred image than the input is; the input itself is untouched
-    ref = clean.permute(1, 2, 0).numpy()
-    assert np.abs(out - ref).mean() < 0.6 * np.abs(img - ref).mean()
-    assert np.array_equal(img, noisy.permute(1, 2, 0).numpy())
-    grey, hg = estimation_image(img[:, :, :1], strength=1.2, min_noise=0.005)
-    assert grey.shape == (96, 96, 1) and hg is not None
-    # below the noise threshold, or with strength 0, the input is returned as it is
-    same, none = estimation_image(ref, strength=1.2, min_noise=0.005)
-    assert none is None and same is ref
-    assert estimation_image(img, strength=0.0, min_noise=0.005)[1] is None
-    with pytest.raises(ValueError, match="strength"):
-        estimation_image(img, strength=-1.0, min_noise=0.005)
-    with pytest.raises(ValueError, match="estimate_denoise"):
-        _tiny(4, estimate_denoise=-1.0)
-
-
-def test_deblur_image_estimates_on_the_denoised_copy(monkeypatch):
-    g = torch.Generator().manual_seed(1)
-    clean = blur(_scene(64).expand(1, 3, 64, 64), _line_kernel(7), mode="same")[0]
-    img = (clean + 0.02 * torch.randn(clean.shape, generator=g)).clamp(0, 1).permute(1, 2, 0).numpy().copy()
-    seen = []
-    real = deblur_mod.solve_with_restarts
-    def spy(y, *a, **kw):
-        seen.append(y.clone())
-        return real(y, *a, **kw)
-
-    monkeypatch.setattr(deblur_mod, "solve_with_restarts", spy)
-    r = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, estimate_denoise=1.2), kernel_size=7, seed=0)
-    den, _ = estimation_image(img, 1.2, 0.005)
-    assert torch.equal(seen[0], luminance_tensor(den)) and any("denoised copy" in n for n in r.notes)
-    # the restoration is of the noisy input itself: the same as a run without the filter given the same kernel
-    rgb = torch.from_numpy(img).permute(2, 0, 1)
-    nb = _tiny(3).nonblind.resolve(rgb)
-    assert np.allclose(r.image, deconvolve(rgb, torch.from_numpy(r.kernel), nb).permute(1, 2, 0).numpy(), atol=1e-5)
-    seen.clear()
-    deblur_image(img, kernel_prior="fcn", preset=_tiny(3), kernel_size=7, seed=0)
-    assert torch.equal(seen[0], luminance_tensor(img))
-
-
 def test_kernel_recovery_beats_the_initial_kernel():
     x = _scene(64, seed=5)
     k_true = _line_kernel(7)
@@ -402,7 +332,7 @@ def test_cross_checked_estimates():
     # nothing agrees unless identical: every allowed estimate is made
     three = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, min_estimates=2, agree_mnc=1.0, **lenient), kernel_size=7, seed=0)
     assert len(three.summary()["attempts"]) == 3
-    # one estimate is the old behaviour
+    # one estimate: no cross-check
     one = deblur_image(img, kernel_prior="fcn", preset=_tiny(3, **lenient), kernel_size=7, seed=0)
     assert len(one.summary()["attempts"]) == 1
     assert np.allclose(one.kernel, recs[0]["kernel"], atol=1e-6)  # the first estimate is the same either way
@@ -439,13 +369,13 @@ def test_concurrent_estimates_equal_sequential_ones():
 
 def test_wide_window_uses_the_wide_network(monkeypatch):
     seen: list[int] = []
-    real = deblur_mod.joint_optimize
+    real = joint.joint_optimize
 
     def spy(y, prior, preset, *a, **kw):  # noqa: ANN001, ANN002, ANN003
         seen.append(preset.width)
         return real(y, prior, preset, *a, **kw)
 
-    monkeypatch.setattr(deblur_mod, "joint_optimize", spy)
+    monkeypatch.setattr(joint, "joint_optimize", spy)
     img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     p = _tiny(2, crop=32, width=4, wide_width=6, residual_retries=0)
     r1 = deblur_image(img, kernel_prior="fcn", preset=p, kernel_size=7)   # window 32 = crop: width
@@ -455,28 +385,26 @@ def test_wide_window_uses_the_wide_network(monkeypatch):
 
 
 def test_estimate_workers_rule():
-    assert deblur_mod.estimate_workers(3, FAST) == 3
-    assert deblur_mod.estimate_workers(None, FAST) == min(FAST.min_estimates, torch.get_num_threads())
-    assert deblur_mod.estimate_workers(None, FAST.with_(min_estimates=1)) == 1
-    assert deblur_mod.estimate_workers(None, FAST, device="cuda") == 1
+    assert estimate_workers(3, FAST) == 3
+    assert estimate_workers(None, FAST) == min(FAST.min_estimates, torch.get_num_threads())
+    assert estimate_workers(None, FAST.with_(min_estimates=1)) == 1
+    assert estimate_workers(None, FAST, device="cuda") == 1
 
 
 def test_choose_prefers_the_confirmed_estimate():
     from types import SimpleNamespace as A
 
-    from deblurkit.solvers.deblur import _choose, _settled
-
     p = _tiny(3, min_estimates=2, accept_residual_ratio=0.3, max_residual_ratio=1.0)
     atts = [A(ratio=0.1), A(ratio=0.2), A(ratio=0.25)]
-    assert _choose(atts, [0, 1, 1], p) == 1  # the lone best-fitting estimate loses to a confirmed pair
-    assert _choose(atts, [0, 0, 0], p) == 0  # no agreement: lowest ratio
-    assert _choose([A(ratio=5.0), A(ratio=0.5)], [1, 1], p) == 1  # nothing accepted: lowest ratio
-    assert _choose([A(ratio=0.31), A(ratio=0.53), A(ratio=0.18)], [1, 1, 0], p) == 2  # accepted beats agreed-but-rejected
-    assert not _settled(atts[:1], [0], p)  # too few estimates
-    assert not _settled(atts[:2], [0, 0], p)  # no agreement yet
-    assert _settled(atts[:2], [1, 1], p)
-    assert not _settled([A(ratio=0.5), A(ratio=0.6)], [1, 1], p)  # agreeing but not accepted
-    assert _choose(atts, [0, 1, 1], p.with_(min_estimates=1)) == 0
+    assert choose(atts, [0, 1, 1], p) == 1  # the lone best-fitting estimate loses to a confirmed pair
+    assert choose(atts, [0, 0, 0], p) == 0  # no agreement: lowest ratio
+    assert choose([A(ratio=5.0), A(ratio=0.5)], [1, 1], p) == 1  # nothing accepted: lowest ratio
+    assert choose([A(ratio=0.31), A(ratio=0.53), A(ratio=0.18)], [1, 1, 0], p) == 2  # accepted beats agreed-but-rejected
+    assert not settled(atts[:1], [0], p)  # too few estimates
+    assert not settled(atts[:2], [0, 0], p)  # no agreement yet
+    assert settled(atts[:2], [1, 1], p)
+    assert not settled([A(ratio=0.5), A(ratio=0.6)], [1, 1], p)  # agreeing but not accepted
+    assert choose(atts, [0, 1, 1], p.with_(min_estimates=1)) == 0
 
 
 def test_deblur_image_colour_restores_all_channels():
@@ -504,8 +432,8 @@ def test_glkm_starts_from_the_initializers_feature_map_for_both_codes(code, monk
     E = KernelInitializer(InitializerConfig(size=31, latent_dim=dim, features="autocorr", code=code))
     img = blur(_scene(64, 1), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     starts = []
-    original = deblur_mod.make_prior
-    monkeypatch.setattr(deblur_mod, "make_prior", lambda *a, **k: starts.append(a[4]) or original(*a, **k))
+    original = dip_pipeline.make_prior
+    monkeypatch.setattr(dip_pipeline, "make_prior", lambda *a, **k: starts.append(a[4]) or original(*a, **k))
     r = deblur_image(img, kernel_prior="glkm", preset=_tiny(2), generator=g, initializer=E, seed=0)
     assert np.isfinite(r.image).all() and starts
     y = torch.from_numpy(img[..., 0])[None, None]
@@ -535,7 +463,7 @@ def test_divergence_triggers_restart_then_fallback(monkeypatch):
             seconds=0.0,
         )
 
-    monkeypatch.setattr(deblur_mod, "joint_optimize", collapsed)
+    monkeypatch.setattr(joint, "joint_optimize", collapsed)
     img = blur(_scene(64), _line_kernel(7), mode="same")[0].permute(1, 2, 0).numpy()
     r = deblur_image(img, kernel_prior="fcn", preset=_tiny(2), kernel_size=7, seed=4)
     assert calls == [4, 5] and r.restarts == 1

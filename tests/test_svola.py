@@ -1,4 +1,4 @@
-"""SVOLA operator (issue #7): partition of unity, reduction to the uniform blur, adjointness."""
+"""SVOLA operator: partition of unity, reduction to the uniform blur, adjointness."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def deblur(
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps, GPU).")] = "fast",
     kernel_size: Annotated[
-        str, typer.Option("--kernel-size", help="Kernel window: odd pixels (GLKM: a generator size 31/45/55/65/75), or auto (rule in solvers.deblur).")
+        str, typer.Option("--kernel-size", help="Kernel window: odd pixels (GLKM: a generator size 31/45/55/65/75), or auto (rule in solvers.kernel_size).")
     ] = "auto",
     glob: GlobOpt = None,
     gan: GanOpt = None,

@@ -1,7 +1,7 @@
 """Deep-Image-Prior networks of SelfDeblur (Ren et al., CVPR 2020): the image net and the kernel FCN.
 
 Re-implemented from the architecture description in ``../shared/docs/reference-notes.md`` §4 (no
-code copied). The networks know nothing of how they are optimised (:mod:`deblurkit.solvers.deblur`).
+code copied). The networks know nothing of how they are optimised (:mod:`deblurkit.solvers.joint`).
 
 Image network :class:`SkipNet` — an encoder–decoder "skip" network (DIP, Ulyanov et al. 2018), as
 configured by SelfDeblur: 5 scales, 128 channels down and up, 16 skip channels, 3×3 convolutions,

@@ -100,11 +100,11 @@ class InitializerConfig:
             (``latent_dim`` = 100, GLKM §IV-C), or ``"w"``, the generator's first-layer feature map
             ``w_k`` flattened (``latent_dim`` = ``256·k1²``, read through ``relu`` by
             :class:`deblurkit.models.kernel_gan.WCodeGenerator`) — the variable GLKM's Algorithm 2
-            optimises. Weights saved before it existed load with ``"z"``.
+            optimises. A weights file without this field loads with ``"z"``.
         stem_pool: keep torchvision's 3×3 stride-2 max-pool after the 7×7 stride-2 stem (ImageNet
             layout: a 63×63 autocorrelation map is 16×16 entering the first residual stage). ``False``
             drops it (32×32 there, as CIFAR-style ResNets do for small inputs; about 2× the cost).
-            No parameters depend on it; weights saved before it existed load with ``True``.
+            No parameters depend on it; a weights file without this field loads with ``True``.
     """
 
     size: int = 31

@@ -1,4 +1,4 @@
-"""How good is the kernel initializer? (issue #4 report; GLKM §IV-C)
+"""How good is the kernel initializer? (GLKM §IV-C)
 
 For each blurry image the initial kernel ``G(E(y))`` is compared with the true kernel by MNC
 (:func:`deblurkit.metrics.mnc_batch`, shift- and 180°-flip-tolerant). Two baselines are measured

@@ -1,18 +1,19 @@
-"""The default blind uniform deblurring pipeline: coarse-to-fine kernel estimation, then restoration.
+"""The coarse-to-fine pipeline of uniform blind deblurring (the default): kernel estimation, then restoration.
 
 :func:`deblur_image_pyramid` (called by :func:`deblurkit.solvers.deblur.deblur_image` for the
 ``"glkm"`` and ``"free"`` kernel models):
 
-1. the luminance's most informative window (the whole image up to :data:`WINDOW` pixels a side,
-   :func:`deblurkit.solvers.deblur.informative_crop`);
+1. the luminance's most informative window (the whole image up to
+   :data:`~deblurkit.solvers.windows.WINDOW` pixels a side,
+   :func:`deblurkit.solvers.windows.informative_crop`);
 2. the coarse-to-fine estimator of :mod:`deblurkit.solvers.coarse_to_fine` (L0 image updates,
    kernel updates in GLKM's latent space or as a free pixel kernel), started from the
    initializer's ``g1(E(y))`` and the generator's mean code, the start chosen by data fit alone;
 3. with ``image_prior="dip"``: GLKM Algorithm 2's joint DIP + ``w_k`` optimisation on the window,
-   started from the estimated code (:func:`deblurkit.solvers.deblur.solve_with_restarts`), for the
+   started from the estimated code (:func:`deblurkit.solvers.joint.solve_with_restarts`), for the
    preset's schedule;
-4. the non-blind hyper-Laplacian deconvolution of every colour channel at full resolution
-   (:func:`deblurkit.solvers.nonblind.deconvolve`);
+4. the colour restoration of :mod:`deblurkit.solvers.restore` (non-blind hyper-Laplacian
+   deconvolution of every channel at full resolution);
 5. the no-reference residual check: the restored luminance re-blurred by the kernel must explain
    the input to within ``Preset.max_residual_ratio`` × the noise budget ``σ̂² + τ²``, else the
    input is returned unchanged ("do no harm").
@@ -25,28 +26,28 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from deblurkit.models.kernel_gan import KernelGenerator
-from deblurkit.physics.blur import UniformBlur
 from deblurkit.physics.noise import estimate_noise_std
 from deblurkit.solvers.coarse_to_fine import PyramidConfig, estimate_kernel_c2f
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
+from deblurkit.solvers.inversion import FitConfig, fit_generator
+from deblurkit.solvers.joint import Progress, solve_with_restarts
+from deblurkit.solvers.kernel_priors import make_prior
 from deblurkit.solvers.nonblind import deconvolve
 from deblurkit.solvers.presets import Preset
-
-#: Largest side (pixels) of the window the kernel is estimated on; at least ``8 S`` for a kernel
-#: of side ``S``. Larger windows hold more edges but cost time linearly.
-WINDOW = 640
+from deblurkit.solvers.restore import (
+    clean_kernel,
+    noise_budget,
+    reject_collapsed,
+    residual_mse,
+)
+from deblurkit.solvers.result import DeblurResult, loss_summary
+from deblurkit.solvers.windows import estimation_window, informative_crop
 
 #: The image priors of the pipeline: ``"l0"`` (the estimator's sparse-gradient prior only) and
 #: ``"dip"`` (adds GLKM Algorithm 2's DIP refinement).
 IMAGE_PRIORS = ("l0", "dip")
-
-
-def estimation_window(height: int, width: int, kernel_size: int) -> int:
-    """Side of the square estimation window (pixels): ``max(WINDOW, 8 · kernel_size)``, clipped by the image."""
-    return min(max(WINDOW, 8 * kernel_size), max(height, width))
 
 
 def deblur_image_pyramid(
@@ -58,10 +59,10 @@ def deblur_image_pyramid(
     initializer: torch.nn.Module | None = None,
     image_prior: str = "l0",
     seed: int = 0,
-    progress=None,  # noqa: ANN001
+    progress: Progress | None = None,
     device: torch.device | str = "cpu",
     config: PyramidConfig | None = None,
-):  # noqa: ANN201
+) -> DeblurResult:
     """Blind uniform deblurring of one image by the pipeline of the module docstring.
 
     Args:
@@ -79,22 +80,20 @@ def deblur_image_pyramid(
         config: estimator settings (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`).
 
     Returns:
-        :class:`deblurkit.solvers.deblur.DeblurResult` (``kernel_prior`` is ``kernel_model``; one
+        :class:`~deblurkit.solvers.result.DeblurResult` (``kernel_prior`` is ``kernel_model``; one
         record in ``attempts``).
 
     Raises:
         ValueError: unknown ``kernel_model`` / ``image_prior``; ``"dip"`` without GLKM; a window
             too small for the kernel.
     """
-    from deblurkit.solvers.deblur import DeblurResult, _loss_summary, check_collapse, clean_kernel, informative_crop, make_prior, solve_with_restarts
-
     if image_prior not in IMAGE_PRIORS:
         raise ValueError(f"unknown image prior {image_prior!r}; use one of {', '.join(IMAGE_PRIORS)}")
     if image_prior == "dip" and kernel_model != "glkm":
         raise ValueError("the DIP refinement optimises GLKM's latent code: use kernel model 'glkm'")
     t0 = time.perf_counter()
     device = torch.device(device)
-    H, W, C = img.shape
+    H, W, _ = img.shape
     S = kernel_size
     y_full = luminance_tensor(img, device)
     side = estimation_window(H, W, S)
@@ -121,8 +120,6 @@ def deblur_image_pyramid(
         w_start = est.w
         if w_start is None:
             # the kernel ended as a pixel kernel: its code by fitting the generator in w space
-            from deblurkit.solvers.inversion import FitConfig, fit_generator
-
             _, _, w_start = fit_generator(generator, k_raw[None].float(), "w", FitConfig(steps_w=300, lr_w=0.1, restarts_w=2, seed=seed), return_codes=True)
             w_start = w_start.to(device)
         res, prior, dnotes, _ = solve_with_restarts(
@@ -141,20 +138,15 @@ def deblur_image_pyramid(
     t1 = time.perf_counter()
     rgb = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).to(device)
     nb_cfg, noise_std = preset.nonblind.resolve_with_noise(rgb)
-    budget = noise_std**2 + preset.nonblind.lam_tau**2
+    budget = noise_budget(noise_std, preset.nonblind)
     k_used = clean_kernel(k_raw, preset.kernel_threshold)
     out = deconvolve(rgb, k_used.to(rgb.device), nb_cfg)
-    lum_out = luminance_tensor(out.permute(1, 2, 0).cpu().numpy())
     fallback = None
-    reason = check_collapse(lum_out, y_full.cpu())
+    out, lum_out, reason = reject_collapsed(out, rgb, y_full)
     if reason is not None:
         notes.append(f"restored image rejected ({reason}); returning the input")
-        fallback, out, lum_out = "input returned", rgb.clone(), y_full.cpu()
-    kk = k_used.float()
-    s = kk.shape[0]
-    with torch.no_grad():
-        yv = y_full.cpu()[..., s // 2 : H - s // 2, s // 2 : W - s // 2]
-        fit = float(F.mse_loss(UniformBlur(mode="valid").A(lum_out, kk), yv))
+        fallback = "input returned"
+    fit = residual_mse(lum_out, y_full, k_used)
     ratio = fit / budget if math.isfinite(fit) else math.inf
     if fallback is None and ratio > preset.max_residual_ratio:
         notes.append(
@@ -181,7 +173,7 @@ def deblur_image_pyramid(
         kernel_prior=kernel_model,
         preset=preset.name,
         crop=crop,
-        loss=_loss_summary(losses),
+        loss=loss_summary(losses),
         data_fit_mse=fit,
         timings={"estimate": t_est, "restore": t_rest, "total": time.perf_counter() - t0, "workers": 1, "threads_per_estimate": torch.get_num_threads()},
         restarts=0,
@@ -192,33 +184,3 @@ def deblur_image_pyramid(
         returned_input=bool(torch.equal(out, rgb)),
         attempts=[record],
     )
-
-
-def auto_kernel_sizes(height: int, width: int, shipped: tuple[int, ...]) -> list[int]:
-    """Kernel sides (pixels) that ``--kernel-size auto`` of the coarse-to-fine pipeline may try, ascending.
-
-    Every shipped generator size ``S`` with ``3 S ≤ min(height, width)`` (at least the smallest).
-    They are tried from the smallest up while the estimate fills its window
-    (:func:`kernel_fills_window`): an oversized window costs accuracy (more unknowns, noise
-    fitted at its edges), a too-small one truncates the blur. Lai et al.'s benchmark kernels are
-    31–75 px, so on a megapixel photo 31, 55 and 75 are available.
-
-    Raises:
-        ValueError: ``shipped`` is empty.
-    """
-    if not shipped:
-        raise ValueError("no kernel size to choose from")
-    sizes = sorted(shipped)
-    fit = [s for s in sizes if 3 * s <= min(height, width)]
-    return fit or sizes[:1]
-
-
-def kernel_fills_window(kernel: np.ndarray, window: int) -> bool:
-    """Whether a cleaned kernel estimate reaches the edge of its ``window × window`` estimation window.
-
-    ``kernel`` is the ``(S', S')`` output of :func:`deblurkit.solvers.deblur.clean_kernel`
-    (trimmed to its support plus one pixel, centred): ``S' ≥ window`` means the support touches
-    the window's border, the sign that the blur may be longer than the window (the heuristic of
-    "kernel size too small" in the multi-scale literature; a no-reference test).
-    """
-    return int(kernel.shape[0]) >= window

@@ -15,6 +15,8 @@ given latent ``z``, ``z = 0`` when neither an initializer nor a latent is availa
 
 :class:`FCNPrior` — SelfDeblur's kernel net (:class:`deblurkit.models.dip.KernelFCN`) on fixed
 ``U(0, 0.1)`` noise; learning rate 1e-4 (notes §4).
+
+:func:`make_prior` builds either by name.
 """
 
 from __future__ import annotations
@@ -44,14 +46,6 @@ class KernelPrior(nn.Module):
     def forward(self) -> torch.Tensor:  # pragma: no cover - interface
         """The current kernel ``(1, 1, S, S)`` (positive, sums to 1, true convolution)."""
         raise NotImplementedError
-
-    def anchor_penalty(self) -> torch.Tensor:
-        """Distance of the parameters from their starting point (0-d tensor, ``≥ 0``, unitless).
-
-        Used by the solver with the weight ``Preset.latent_anchor``; priors without a meaningful
-        starting point (FCN: random weights) return 0.
-        """
-        return torch.zeros(())
 
 
 class GLKMPrior(KernelPrior):
@@ -102,24 +96,6 @@ class GLKMPrior(KernelPrior):
         if w.ndim != 4 or w.shape[0] < 1 or tuple(w.shape[1:]) != generator.config.w_shape:
             raise ValueError(f"w must be (N, {', '.join(map(str, generator.config.w_shape))}), got {tuple(w.shape)}")
         self.w = nn.Parameter(w.detach().clone().to(device))
-        self.register_buffer("w_start", w.detach().clone().to(device))
-
-    def anchor_penalty(self) -> torch.Tensor:
-        """Relative squared distance of ``w_k`` from its start: ``‖w_k − w_k⁰‖² / ‖w_k⁰‖²`` (0-d tensor).
-
-        ``w_k⁰`` is the feature map the prior was built with — ``g1(E(y))`` of the kernel
-        initializer in the uniform solver, the global kernel's ``w_k`` for every patch in the
-        non-uniform joint stage. Weighted by ``Preset.latent_anchor`` it acts as a Gaussian prior
-        centred on the initializer's estimate in the generator's feature space (a MAP reading of
-        GLKM Eq. (6), whose initializer only starts the search): it keeps the joint optimisation
-        from sliding to the no-blur solution (a near-delta kernel with a blurry image), which the
-        DIP image prior alone does not penalise. ``‖w_k⁰‖² = 0`` (a zero start) gives the plain
-        squared norm. Not part of the paper; off by default: on the development set of issue #7 it
-        kept the kernels' size and raised their MNC, but not the PSNR (docs/benchmarks.md).
-        """
-        ref = self.w_start.pow(2).sum()
-        d = (self.w - self.w_start).pow(2).sum()
-        return d / ref if float(ref) > 0 else d
 
     def train(self, mode: bool = True) -> GLKMPrior:
         """Keep the generator in eval mode whatever ``mode`` is (``w_k`` uses running BN statistics)."""
@@ -175,3 +151,41 @@ class FCNPrior(KernelPrior):
     def forward(self) -> torch.Tensor:
         """Kernel ``(1, 1, S, S)`` (softmax output of the FCN)."""
         return self.net(self.z)
+
+
+def make_prior(
+    kernel_prior: str,
+    size: int,
+    generator: KernelGenerator | None = None,
+    latent: torch.Tensor | None = None,
+    w: torch.Tensor | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> KernelPrior:
+    """Build the kernel prior named ``"glkm"`` or ``"fcn"``.
+
+    Args:
+        kernel_prior: ``"glkm"`` (:class:`GLKMPrior`) or ``"fcn"`` (:class:`FCNPrior`).
+        size: kernel side ``S`` in pixels (GLKM: must be the generator's).
+        generator: the kernel generator (GLKM).
+        latent: GLKM: initial latent ``(1, latent_dim, 1, 1)`` when ``w`` is not given.
+        w: GLKM: initial feature map ``(N, 256, k1, k1)``.
+        seed: FCN: seeds its weights and input noise (through ``seed + 7919``).
+        device: where to put the prior.
+
+    Returns:
+        The prior, its kernel ``(N, 1, S, S)`` summing to 1.
+
+    Raises:
+        ValueError: unknown name; GLKM without a generator; GLKM with a ``size`` other than the
+            generator's.
+    """
+    if kernel_prior == "fcn":
+        return FCNPrior(size, generator=torch.Generator().manual_seed(seed + 7919), device=device)
+    if kernel_prior == "glkm":
+        if generator is None:
+            raise ValueError("the GLKM kernel prior needs a kernel generator")
+        if size != generator.config.size:
+            raise ValueError(f"kernel size {size} differs from the generator's {generator.config.size}")
+        return GLKMPrior(generator.to(device), w=w, z=latent)
+    raise ValueError(f"unknown kernel prior {kernel_prior!r}; use 'glkm' or 'fcn'")

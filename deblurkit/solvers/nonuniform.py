@@ -2,20 +2,19 @@
 
 1. **Global kernel** — the uniform solver (:func:`deblurkit.solvers.deblur.deblur_image`, its
    preset, its divergence handling) estimates one kernel for the whole image, started by the
-   kernel initializer when there is one; with ``NonUniformPreset.global_scale < 1`` on a resized
-   copy of the image, the kernel then resized back
-   (:func:`deblurkit.solvers.multiscale.deblur_image_at_scale`).
+   kernel initializer when there is one.
 2. **Latent code of the global kernel** — with the GLKM prior the optimised ``w_k`` is taken as
    it is; if the global stage used the FCN prior, ``w_k`` is found by fitting the frozen generator
    to that kernel in ``w`` space (:func:`deblurkit.solvers.inversion.fit_generator`).
 3. **Patch kernels** — every patch's ``w_ki`` starts at ``w_k`` (GLKM Algorithm 4 line 1) and all
    of them are optimised jointly with a DIP image network under the SVOLA operator
    (:class:`deblurkit.physics.svola.SVOLABlur`) on the whole luminance; this is
-   :func:`deblurkit.solvers.deblur.joint_optimize` with that operator — the uniform loop, not a
+   :func:`deblurkit.solvers.joint.joint_optimize` with that operator — the uniform loop, not a
    copy of it. Sharing one latent space keeps neighbouring kernels alike (GLKM §V-B).
 4. **Restoration** — every colour channel is deconvolved patch-wise with the patch kernels and
    blended by the SVOLA windows (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`); the
-   ``paper`` preset returns the DIP's luminance with patch-wise deconvolved chroma instead.
+   ``paper`` preset returns the DIP's luminance with patch-wise deconvolved chroma instead
+   (:func:`deblurkit.solvers.restore.with_dip_luminance`).
 
 If the joint stage diverges after its restarts, the global (uniform) result is returned and the
 JSON says so.
@@ -31,24 +30,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from deblurkit.color import rgb_to_ycbcr, ycbcr_to_rgb
 from deblurkit.models.kernel_gan import KernelGenerator
-from deblurkit.physics.svola import SVOLABlur, default_grid
-from deblurkit.solvers.deblur import (
-    DeblurResult,
-    Progress,
-    _crop_to,
-    _loss_summary,
-    check_collapse,
-    solve_with_restarts,
-)
-from deblurkit.solvers.denoise import estimation_image
+from deblurkit.physics.svola import SVOLABlur, axis_grid, default_grid
+from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
+from deblurkit.solvers.joint import Progress, check_collapse, solve_with_restarts
 from deblurkit.solvers.kernel_priors import GLKMPrior
-from deblurkit.solvers.multiscale import deblur_image_at_scale
 from deblurkit.solvers.nonblind import deconvolve_patchwise
 from deblurkit.solvers.presets import NonUniformPreset, Preset, get_nonuniform_preset
+from deblurkit.solvers.restore import noise_budget, with_dip_luminance
+from deblurkit.solvers.result import DeblurResult, loss_summary
 
 #: Generator fit used to find ``w_k`` of a global kernel that did not come from the GLKM prior.
 CODE_FIT = FitConfig(steps_w=300, lr_w=0.1, restarts_w=4, seed=0)
@@ -169,15 +161,14 @@ def deblur_image_nonuniform(
     img = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
     if img.ndim != 3 or img.shape[2] not in (1, 3):
         raise ValueError(f"expected an (H, W, 1|3) image, got shape {img.shape}")
-    H, W, C = img.shape
+    H, W, _ = img.shape
     S = generator.config.size
     g = resolve_grid(grid, H, W, S)
 
     if stage:
         stage("global")
-    glob = deblur_image_at_scale(
+    glob = deblur_image(
         img,
-        p.global_scale,
         kernel_prior=global_prior,
         preset=p.global_,
         kernel_size=S,
@@ -212,12 +203,8 @@ def deblur_image_nonuniform(
             stage("joint")
         t_joint = time.perf_counter()
         op = SVOLABlur(g, mode="valid")
-        img_est, denoise_h = estimation_image(img, p.joint.estimate_denoise, p.joint.denoise_min_noise)
-        y_est = y if denoise_h is None else luminance_tensor(img_est, device)  # the joint stage estimates on it
-        if denoise_h is not None:
-            notes.append(f"joint stage: kernels estimated on a non-local-means denoised copy (h = {denoise_h:.1f}/255)")
         best, _, joint_notes, restarts = solve_with_restarts(
-            y_est,
+            y,
             lambda s: GLKMPrior(generator, w=w0.expand(P, *w0.shape[1:]).clone()),
             p.joint,
             operator=op.A,
@@ -252,8 +239,7 @@ def deblur_image_nonuniform(
             nb = replace(nb, lam=nb.lam_for(glob.nonblind["noise_std"]))
         out = deconvolve_patchwise(rgb, kernels.float(), g, nb)
         if p.joint.final == "dip":
-            ydip = _crop_to(best.x, H, W)[0].cpu().to(out.dtype)
-            out = ydip.clamp(0, 1) if C == 1 else ycbcr_to_rgb(torch.cat([ydip, rgb_to_ycbcr(out)[1:]], 0)).clamp(0, 1)
+            out = with_dip_luminance(out, best.x)
         lum_out = luminance_tensor(out.permute(1, 2, 0).numpy())
         reason = check_collapse(lum_out, y.cpu())
         ratio = _residual_ratio(lum_out, y.cpu(), kernels.float(), g, glob.nonblind, p.joint)
@@ -268,8 +254,6 @@ def deblur_image_nonuniform(
 
     # patch centres in the input image (the operator lays its grid on the padded DIP image,
     # (S − 1) / 2 pixels larger on each side: the same centres up to rounding)
-    from deblurkit.physics.svola import axis_grid
-
     cy, cx = axis_grid(H, g[0]).centres, axis_grid(W, g[1]).centres
     centres = np.array([[[r, c] for c in cx] for r in cy], dtype=np.int64)
     return NonUniformResult(
@@ -279,7 +263,7 @@ def deblur_image_nonuniform(
         centres=centres,
         global_result=glob,
         preset=p.name,
-        loss=_loss_summary(best.losses if best is not None else []),
+        loss=loss_summary(best.losses if best is not None else []),
         data_fit_mse=mse,
         timings={"global": t_global, "joint": t_joint, "restore": t_rest, "total": time.perf_counter() - t_start},
         restarts=restarts,
@@ -297,7 +281,7 @@ def _residual_ratio(
     nonblind: dict,
     preset: Preset,
 ) -> float:
-    """The no-reference residual check of :func:`deblurkit.solvers.deblur.deblur_image` for SVOLA.
+    """The no-reference residual ratio (:mod:`deblurkit.solvers.restore`) for the SVOLA blur model.
 
     MSE between ``y`` and ``lum`` re-blurred by the patch kernels (``same`` mode, a border of
     ``S`` pixels left out), divided by ``σ̂² + τ²`` (``nonblind["noise_std"]`` of the global stage and
@@ -319,6 +303,6 @@ def _residual_ratio(
         reblur = SVOLABlur(grid, mode="same").A(lum.double(), kernels.double())
     b = S
     mse = float(((reblur - y.double())[..., b:-b, b:-b] ** 2).mean())
-    budget = float(nonblind.get("noise_std", 0.0)) ** 2 + preset.nonblind.lam_tau**2
+    budget = noise_budget(float(nonblind.get("noise_std", 0.0)), preset.nonblind)
     ratio = mse / budget
     return ratio if np.isfinite(ratio) else float("inf")

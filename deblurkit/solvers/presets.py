@@ -3,40 +3,30 @@
 ``paper`` — GLKM Algorithm 2 with the reference settings (notes §2–§4): the whole image, SelfDeblur's
 skip network (5 × 128 channels), 5000 Adam steps, image-net lr 1e-2, kernel lr of the prior (GLKM
 5e-4, FCN 1e-4), all halved at steps 2000/3000/4000, MSE for 500 steps then 1 − SSIM; the DIP output
-is the result (for colour, its luminance is combined with the non-blindly deconvolved chroma). Meant
-for a GPU (on 2 CPU cores: ≈1.5 s per step on a 255² image, ≈2 h).
+is the result (for colour, its luminance with the non-blindly deconvolved chroma). Meant for a GPU
+(≈ 1.5 s per step on a 255² image on 2 CPU cores, ≈ 2 h).
 
-``fast`` — the CPU default (measured numbers in the report of issue #5 / docs):
+``fast`` — the CPU default. GLKM and the free kernel use the coarse-to-fine estimator
+(:mod:`deblurkit.solvers.blind`; the DIP settings below then serve only ``--prior dip``'s
+refinement); the FCN prior runs the DIP pipeline (:mod:`deblurkit.solvers.dip_pipeline`):
 
-1. the kernel is estimated on the most informative square crop of the luminance (largest mean
-   squared gradient of the blurry image; side ``crop``, at least 4× the kernel side; a
-   re-estimate of the residual check uses the next distinct window), with a lighter
-   skip network (``width`` channels) and ``steps`` Adam steps on a compressed schedule (the paper's
-   milestones 40/60/80 % of the run, MSE for the first ``mse_fraction``). The kernel learning rate
-   is scaled by ``kernel_lr_scale = 5`` (≈ 5000 / 800, the paper's steps over ours) so that the kernel
-   can travel as far as in the full schedule; the image net keeps 1e-2 (larger rates make DIP
-   unstable). On Levin im2/kernel4 (27 px) with FCN this took 17.2 → 24.4 dB, on im1/kernel1 32.1 →
-   31.6 dB (two measurements, not a tuning sweep).
-   The kernel is estimated at least twice, on distinct windows with new seeds, and an estimate is
-   accepted only when another one agrees with it (``min_estimates = 2``, ``agree_mnc``; a third
-   window breaks a disagreement) — a wrong kernel usually comes from one window's content;
-2. the kernel is cleaned (taps below ``kernel_threshold`` × max set to 0, renormalised, recentred
-   on its centroid) and
-3. the full-resolution image — every colour channel — is restored by a hyper-Laplacian
-   non-blind deconvolution (Krishnan & Fergus' prior) solved by ADMM on the valid blur model, so
-   the image borders need no guess (Almeida & Figueiredo 2013), with a data weight set from the
-   estimated noise level (:mod:`deblurkit.solvers.nonblind`).
+1. the kernel is estimated on the most informative square window of the luminance
+   (:mod:`deblurkit.solvers.windows`; side ``crop``, at least 4× the kernel side) by a light skip
+   network (``width`` channels) in ``steps`` Adam steps on the paper's schedule compressed to 800
+   steps, with the kernel learning rate scaled by the ratio of the step counts (``kernel_lr_scale``);
+2. it is estimated at least twice, on distinct windows with new seeds, and an estimate is accepted
+   only when the residual check passes and another estimate agrees with it (``min_estimates``,
+   :mod:`deblurkit.solvers.attempts`);
+3. the kernel is cleaned and every colour channel of the full-resolution image is restored by the
+   hyper-Laplacian non-blind deconvolution (:mod:`deblurkit.solvers.restore`).
 
-Cost of step 1 depends only on ``crop``, ``width`` and ``steps``, not on the image size; step 3 is
-a few FFTs per channel (seconds for a megapixel). ``width = 32``: on a
-128² crop one step costs 0.095 s instead of 0.137 s on one CPU thread
-(``python benchmarks/estimate_step.py``), so that the two or three
-cross-checked estimates of a 255² image fit in the 3-minute budget when they run concurrently
-(``deblur_image(workers=…)``); the Levin figures of docs/benchmarks.md were re-measured with it
-(every Levin window is 128 px). Larger windows (kernels above 32 px: 180 px for 45, 220 px for
-55) keep the 48 channels they were used with before (``wide_width``): 32 channels were not
-validated there, and on the one real photo checked (house, 55 px, first window, seed 0) the
-32-channel estimate's residual ratio was 8.29 against 0.72 with 48.
+The cost of step 1 depends on ``crop``, ``width`` and ``steps``, not on the image size; step 3 is a
+few FFTs per channel (seconds for a megapixel). On the 32 Levin images ``fast`` with the FCN prior
+gives 32.08 dB / SSIM 0.923 (``deblurkit bench levin --data ../shared/data/levin -o runs/lv_fcn --
+--kernel-prior fcn``).
+
+The non-uniform presets (:data:`NONUNIFORM_PRESETS`) pair a uniform global stage with the joint
+SVOLA stage of GLKM Algorithm 4 (:mod:`deblurkit.solvers.nonuniform`).
 """
 
 from __future__ import annotations
@@ -48,39 +38,39 @@ from deblurkit.solvers.nonblind import HyperLaplacianConfig
 
 @dataclass(frozen=True)
 class Preset:
-    """Settings of one blind-deblurring run.
+    """Settings of one uniform blind-deblurring run.
 
     Attributes:
         name: preset name (``paper`` or ``fast``).
         steps: Adam steps of the joint optimisation (GLKM Algorithm 2's ``T``).
-        mse_fraction: fraction of ``steps`` with the MSE loss; ``1 − SSIM`` afterwards.
-        milestones: fractions of ``steps`` where every learning rate is multiplied by ``gamma``.
-        gamma: learning-rate decay factor.
-        lr_image: Adam learning rate of the image network (1e-2).
-        kernel_lr_scale: multiplier of the kernel prior's own learning rate (GLKM 5e-4, FCN 1e-4);
-            short schedules use a larger one.
-        width: channels of every scale of the skip network (128 = SelfDeblur).
+        mse_fraction: fraction of ``steps`` with the MSE loss; ``1 − SSIM`` afterwards (SelfDeblur:
+            500 of 5000).
+        milestones: fractions of ``steps`` where every learning rate is multiplied by ``gamma``
+            (SelfDeblur: 2000, 3000, 4000 of 5000).
+        gamma: learning-rate decay factor (0.5).
+        lr_image: Adam learning rate of the image network (1e-2; larger rates make DIP unstable).
+        kernel_lr_scale: multiplier of the kernel prior's own learning rate (GLKM 5e-4, FCN 1e-4), so
+            that in a short schedule the kernel can travel as far as in the paper's; ``fast``: 5 ≈
+            5000 / 800, which on Levin im2_kernel4 with FCN gave 24.4 dB against 17.2 dB with 1.
+        width: channels of every scale of the skip network (128 = SelfDeblur). ``fast``: 32, so that
+            the cross-checked estimates of a 255² image fit in 3 minutes (an estimation step on a
+            128² window: 0.095 s against 0.137 s with 48 channels, one CPU thread); every Levin
+            window is 128 px.
         wide_width: with ``crop`` set, the channels used instead of ``width`` when the estimation
             window is wider than ``crop`` (kernels larger than ``crop / 4``); ``None``: ``width``.
+            ``fast``: 48, since on the photo house (55-px kernel, 220-px window) the first estimate
+            had residual ratio 8.29 with 32 channels and 0.72 with 48 (``deblur_image(img, "fcn",
+            FAST.with_(width=W, min_estimates=1, residual_retries=0), kernel_size=55, seed=0)``).
         scales: number of scales of the skip network (5 = SelfDeblur).
         skip_channels: skip-branch channels (16 = SelfDeblur).
-        crop: side (pixels) of the square luminance crop the kernel is estimated on; ``None`` = the
-            whole image.
-        input_noise_std: std of the Gaussian perturbation of the DIP input at every step (1e-3).
+        crop: side (pixels) of the square luminance window the kernel is estimated on; ``None`` =
+            the whole image (the paper).
+        input_noise_std: std of the Gaussian perturbation of the DIP input at every step (1e-3,
+            SelfDeblur).
         kernel_warmup: fraction of ``steps`` at the start during which the kernel is held at its
-            starting value while the image network fits the data (0: the paper's joint updates
-            from the first step). For a stage that starts from an estimated kernel (the
-            non-uniform joint stage), so that the kernels are not moved by the gradients of a
-            still-random image.
-        latent_anchor: weight ``λ_a`` of the GLKM prior's anchor term
-            ``λ_a ‖w_k − w_k⁰‖² / ‖w_k⁰‖²`` added to the data term
-            (:meth:`deblurkit.solvers.kernel_priors.GLKMPrior.anchor_penalty`; 0 disables it, as in
-            the paper; the FCN prior ignores it).
-        estimate_denoise: strength (in units of the estimated noise std) of the non-local-means
-            filter applied to the copy of the input the kernel is estimated on
-            (:func:`deblurkit.solvers.denoise.estimation_image`); the image is still restored from
-            the original input. 0 disables it (the paper estimates on the input).
-        denoise_min_noise: estimated noise std (``[0, 1]`` units) below which no filter is applied.
+            starting value while the image network fits the data (0: the paper's joint updates from
+            the first step). For a stage that starts from an estimated kernel (the non-uniform joint
+            stage), so that the kernels are not moved by the gradients of a still-random image.
         final: ``"dip"`` (the network's image, as in the paper; needs ``crop=None``) or
             ``"nonblind"`` (full-resolution deconvolution with the estimated kernel).
         kernel_threshold: taps below this fraction of the kernel's maximum are zeroed before the
@@ -91,38 +81,36 @@ class Preset:
             refinement) or ``"dip"`` (GLKM Algorithm 2's joint DIP optimisation from the start, as
             in the paper).
         max_restarts: restarts (new seed) after a detected divergence before falling back.
-        accept_residual_ratio: no-reference check of the result. The *residual ratio* is the MSE
-            between the input luminance and the restored luminance re-blurred by the kernel,
-            divided by the noise budget ``σ̂² + τ²`` (noise estimate and kernel-error std of the
-            non-blind λ rule). At or below this value the estimate is accepted; above it the
-            kernel is estimated again (``residual_retries`` times, new seeds, each on the next
-            most informative window that overlaps the earlier ones by ≤ 50 %,
-            :func:`deblurkit.solvers.deblur.informative_crops`) and the attempt
-            with the lowest ratio is kept. 0.3: on Levin (development set) every estimate within
-            1 dB of its image's best had a ratio ≤ 0.2 and 6 of the 7 failures (≥ 5 dB lost) had
-            0.31–0.82; on the synthetic non-uniform set of issue #7 (noise 0.01, other images)
-            every ratio ≤ 0.3 gained over the input and every ratio ≥ 0.6 lost 0.7–6.8 dB.
-        max_residual_ratio: if even the kept attempt's ratio exceeds this, no kernel explains the
+        accept_residual_ratio: acceptance limit of the no-reference residual check. The *residual
+            ratio* is the MSE between the input luminance and the restored luminance re-blurred by
+            the kernel, divided by the noise budget ``σ̂² + τ²`` (noise estimate and kernel-error std
+            of the non-blind λ rule, :mod:`deblurkit.solvers.restore`). At or below this value an
+            estimate is accepted; above it the kernel is estimated again (``residual_retries``) and
+            the estimate with the lowest ratio is kept. 0.3: on Levin (FCN, ``fast``) every estimate
+            within 1 dB of its image's best had a ratio ≤ 0.2 and 6 of the 7 that lost ≥ 5 dB had
+            0.31–0.82 (the ``attempts`` of the JSONs of the Levin command in the module docstring).
+            The paper preset's DIP output is fitted to the input through the kernel, so its ratio is
+            small whatever the kernel: the check guards the non-blind output.
+        max_residual_ratio: if even the kept estimate's ratio exceeds this, no kernel explains the
             input and it is returned unchanged ("do no harm"). ``inf`` disables the check.
-        residual_retries: extra estimates after a ratio above ``accept_residual_ratio`` (2: on the
-            six Levin images above 0.3, one new seed fixed three of them, 20.4 → 30.4 dB and
-            23.8 → 32.9 dB among them, and not the others, which converged to a similar wrong
-            kernel for every seed — hence the other window).
+        residual_retries: extra estimates after a ratio above ``accept_residual_ratio``, each with a
+            new seed on the next most informative window (:func:`deblurkit.solvers.windows.informative_crops`).
+            2: of the six Levin images above 0.3, a new seed on the same window fixed three
+            (e.g. 20.4 → 30.4 dB) and the others converged to a similar wrong kernel for every seed —
+            hence the other window.
         min_estimates: kernel estimates (on distinct windows) made before one may be accepted. With
             1, the first estimate within ``accept_residual_ratio`` is kept. With ≥ 2 the estimates
             cross-check each other: an estimate is accepted only when it is within
             ``accept_residual_ratio`` *and* another estimate agrees with it
-            (:func:`deblurkit.solvers.deblur.kernel_agreement` ≥ ``agree_mnc``); otherwise the next
-            window is tried (never more than ``1 + residual_retries`` estimates in all). The
-            estimate kept is, in this order of preference: within ``accept_residual_ratio``,
-            agreed with by the most other estimates, lowest ratio (two estimates that agree on a
-            kernel that the residual check rejects do not beat an accepted one). Why: the
-            residual check cannot see a wrong kernel that the non-blind step still fits well
-            (Levin: three such images at ratios 0.13–0.20), but a wrong kernel is usually caused
-            by one window's content and is not reproduced on another window, while a right one is.
-        agree_mnc: the agreement threshold (MNC up to a shift, ``[0, 1]``) of two estimates. 0.8
-            was set before any measurement and not tuned (the Levin estimates within 1 dB of
-            their image's best score ≳ 0.8 MNC against the true kernel).
+            (:func:`deblurkit.solvers.attempts.kernel_agreement` ≥ ``agree_mnc``); otherwise the next
+            window is tried (never more than ``1 + residual_retries`` estimates in all); the choice
+            is :func:`deblurkit.solvers.attempts.choose`. ``fast``: 2, since the residual check
+            cannot see a wrong kernel that the non-blind step still fits well (three such Levin
+            images at ratios 0.13–0.20), but a wrong kernel usually comes from one window's
+            content and is not reproduced on another window.
+        agree_mnc: the agreement threshold (MNC up to a shift, ``[0, 1]``) of two estimates. 0.8, not
+            tuned: the Levin estimates within 1 dB of their image's best score ≳ 0.8 MNC against the
+            true kernel.
     """
 
     name: str
@@ -139,9 +127,6 @@ class Preset:
     crop: int | None = None
     input_noise_std: float = 1e-3
     kernel_warmup: float = 0.0
-    latent_anchor: float = 0.0
-    estimate_denoise: float = 0.0
-    denoise_min_noise: float = 0.005
     final: str = "dip"
     kernel_threshold: float = 0.0
     nonblind: HyperLaplacianConfig = field(default_factory=HyperLaplacianConfig)
@@ -164,10 +149,6 @@ class Preset:
             raise ValueError(f"mse_fraction must be in [0, 1], got {self.mse_fraction}")
         if not 0 <= self.kernel_warmup < 1:
             raise ValueError(f"kernel_warmup must be in [0, 1), got {self.kernel_warmup}")
-        if self.latent_anchor < 0:
-            raise ValueError(f"latent_anchor must be ≥ 0, got {self.latent_anchor}")
-        if self.estimate_denoise < 0 or self.denoise_min_noise < 0:
-            raise ValueError("need estimate_denoise ≥ 0 and denoise_min_noise ≥ 0")
         if self.min_estimates < 1 or not 0 <= self.agree_mnc <= 1:
             raise ValueError("need min_estimates ≥ 1 and 0 ≤ agree_mnc ≤ 1")
         if not 0 < self.accept_residual_ratio <= self.max_residual_ratio or self.residual_retries < 0:
@@ -178,11 +159,9 @@ class Preset:
         return replace(self, **changes)
 
 
-# The paper's Algorithm 2. Its output is the DIP image, fitted to the input through the kernel, so the
-# residual check (accept_residual_ratio) sees a small ratio whatever the kernel: on an H200 (four
-# camera-shake images, σ 0.01) the ratios were 0.002–0.20 and an image 5.95 dB worse than
-# its input was accepted. The check guards the `fast` preset's non-blind output.
+#: GLKM Algorithm 2 with the paper's settings (module docstring).
 PAPER = Preset(name="paper", steps=5000, mse_fraction=0.1, final="dip", estimator="dip")
+#: The CPU default (module docstring).
 FAST = Preset(
     name="fast",
     steps=800,
@@ -211,7 +190,7 @@ def get_preset(name: str | Preset) -> Preset:
 
 @dataclass(frozen=True)
 class NonUniformPreset:
-    """Settings of the non-uniform (SVOLA) solver, GLKM Algorithm 4 coarse-to-fine.
+    """Settings of the non-uniform (SVOLA) solver, GLKM Algorithm 4.
 
     Attributes:
         name: preset name (``paper`` or ``fast``).
@@ -221,40 +200,31 @@ class NonUniformPreset:
             (``crop`` must be ``None``: every patch needs its data). ``final`` picks the output as
             for the uniform solver; ``"nonblind"`` deconvolves patch-wise
             (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`).
-        global_scale: the global kernel is estimated on a copy of the input resized by this factor
-            and brought back to full resolution as the joint stage's start
-            (:func:`deblurkit.solvers.multiscale.deblur_image_at_scale`); ``1`` estimates at full
-            resolution, as the paper does.
 
     Raises:
-        ValueError: a joint stage with a ``crop``; ``global_scale`` outside ``(0, 1]``.
+        ValueError: a joint stage with a ``crop``.
     """
 
     name: str
     global_: Preset
     joint: Preset
-    global_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.joint.crop is not None:
             raise ValueError("the non-uniform joint stage runs on the whole image (joint.crop must be None)")
-        if not 0 < self.global_scale <= 1:
-            raise ValueError(f"global_scale must be in (0, 1], got {self.global_scale}")
 
 
 NONUNIFORM_PRESETS: dict[str, NonUniformPreset] = {
-    # Algorithm 4 with the paper's settings in both stages.
+    # GLKM Algorithm 4 with the paper's settings in both stages.
     "paper": NonUniformPreset(name="paper", global_=PAPER, joint=PAPER),
-    # CPU: the uniform fast preset, then a short joint stage with the light network on the whole
-    # luminance. The patch kernels start at the global estimate, so they only need to move a
-    # little: 300 steps at the fast kernel-lr scale, the kernels held for the first 30 % while
-    # the new image network catches up (on two images of the synthetic set this turned a
-    # rejected patch-wise result, residual ratio 1.34, into an accepted one, 0.21, and
-    # lowered the other's ratio 0.21 → 0.17). One kernel cannot explain a spatially
-    # varying blur to the uniform accept level, so the global stage re-estimates only when its
-    # residual is above the give-up limit (gross failures), not on every image.
-    # Both stages keep the 48-channel network with which the non-uniform figures of issue #7
-    # were measured (the uniform preset's 32 channels were validated on Levin).
+    # CPU: the uniform fast preset (one estimate, re-estimated only above the give-up limit: one
+    # kernel cannot explain a spatially varying blur to the uniform acceptance level), then a
+    # 300-step joint stage on the whole luminance with the patch kernels held for the first 30 %
+    # while the new image network catches up (on two images of the synthetic non-uniform set it
+    # turned a rejected patch-wise result, residual ratio 1.34, into an accepted one, 0.21). Both
+    # stages use 48 channels, the width the non-uniform results of docs/benchmarks.md were measured
+    # with (`deblurkit synth-set ../shared/data/train/cbsd432 --count 20 --split val --crop 256
+    # --seed 0 -o runs/nu_set`, then `deblurkit deblur-nonuniform runs/nu_set/blurry -o runs/nu_fast`).
     "fast": NonUniformPreset(
         name="fast",
         global_=FAST.with_(accept_residual_ratio=FAST.max_residual_ratio, min_estimates=1, width=48),
