@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -219,6 +220,33 @@ def test_bench_evaluates_an_existing_run(cli, levin_tree, tmp_path):
     (pred / "im2_kernel2_img.png").unlink()
     r = cli("bench", "levin", "--data", data, "--pred", pred, "-o", tmp_path / "run2")
     assert r.code == 1 and "1 of 4 inputs have no deblurred image" in r.output
+
+
+def test_bench_synth_layout_groups_by_kernel_size(cli, levin_tree, tmp_path):
+    """A synth-set folder (blurry/, gt/, kernels/, manifest.json) is scored per kernel size."""
+    src, pred = levin_tree
+    data = tmp_path / "synth"
+    for d in ("blurry", "gt", "kernels"):
+        (data / d).mkdir(parents=True)
+    names = {"im1_kernel1_img": 31, "im2_kernel2_img": 55}
+    for name, size in names.items():
+        shutil.copy(src / f"{name}.png", data / "blurry" / f"{name}.png")
+        shutil.copy(src / "gt" / f"{name[:3]}.png", data / "gt" / f"{name}.png")
+        write_kernel(data / "kernels" / f"{name}.png", kernel(int(name[10])))
+    manifest = {"images": [{"name": n, "kernel_size": s} for n, s in names.items()]}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    items = discover("synth", data)
+    assert [(it.key, it.group, it.gt_kernel.name) for it in items] == [
+        ("im1_kernel1_img", "31px", "im1_kernel1_img.png"), ("im2_kernel2_img", "55px", "im2_kernel2_img.png")]
+    run = tmp_path / "run"
+    r = cli("bench", "synth", "--data", data, "--pred", pred, "-o", run, "-q")
+    assert r.code == 0, r.output
+    rows = list(csv.DictReader((run / "report.csv").open()))
+    assert [r["group"] for r in rows] == ["31px", "55px"] and all(float(r["PSNR"]) > 20 for r in rows)
+    assert "55px" in (run / "report.md").read_text()
+    (data / "gt" / "im2_kernel2_img.png").unlink()
+    with pytest.raises(DeblurkitError, match="no ground truth for im2_kernel2_img.png"):
+        discover("synth", data)
 
 
 # --- contact sheet ---------------------------------------------------------------------------------------

@@ -27,12 +27,12 @@ from deblurkit.eval.bench import (
 from deblurkit.eval.report import report_paths
 from deblurkit.io import atomic_write_bytes
 
-LayoutName = Literal["levin", "lai", "folder"]
+LayoutName = Literal["levin", "lai", "synth", "folder"]
 
 
 def bench(
     ctx: typer.Context,
-    layout: Annotated[LayoutName, typer.Argument(help="Dataset layout: levin, lai or folder (no ground truth).")],
+    layout: Annotated[LayoutName, typer.Argument(help="Dataset layout: levin, lai, synth (a synth-set folder) or folder (no ground truth).")],
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in that layout.")],
     rundir: Annotated[
         Path, typer.Option("--output", "-o", help="Run folder: deblurred/, report.csv|json|md, sheet.png, bench.json.")

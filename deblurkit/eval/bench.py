@@ -8,6 +8,10 @@ Layouts (``deblurkit bench LAYOUT --data DIR``):
 ``lai``
     ``DIR/blurry/<cat>_<MM>_kernel_<NN>.png``, ``DIR/gt/<cat>_<MM>.png``,
     ``DIR/kernels/kernel_<NN>.png`` (optional). Protocol ``lai`` (Y channel).
+``synth``
+    ``DIR/blurry/<name>.png``, ``DIR/gt/<name>.png``, ``DIR/kernels/<name>.npy|png`` (optional) and
+    ``DIR/manifest.json`` (optional; its ``images[].kernel_size`` groups the report by kernel size),
+    as written by ``deblurkit synth-set``. Protocol ``lai``.
 ``folder``
     ``DIR/*.png|jpg|...``: blurry photos without ground truth; no-reference metrics.
 
@@ -31,9 +35,11 @@ from deblurkit.eval.pairing import (
 )
 from deblurkit.io import IMAGE_EXTENSIONS
 
-LAYOUTS = ("levin", "lai", "folder")
+LAYOUTS = ("levin", "lai", "synth", "folder")
 #: Protocol used to evaluate each layout.
-LAYOUT_PROTOCOL = {"levin": "levin", "lai": "lai", "folder": "plain"}
+LAYOUT_PROTOCOL = {"levin": "levin", "lai": "lai", "synth": "lai", "folder": "plain"}
+#: Name rule of each layout with ground truth (:data:`deblurkit.eval.pairing.RULES`).
+LAYOUT_RULE = {"levin": "levin", "lai": "lai", "synth": "same"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class BenchItem:
         blurry: the blurry input file.
         gt: its ground-truth image, or ``None`` (``folder`` layout).
         gt_kernel: its true kernel, or ``None``.
-        group: report group (Levin kernel, Lai category, or ``""``).
+        group: report group (Levin kernel, Lai category, ``synth`` kernel size such as ``31px``, or ``""``).
     """
 
     key: str
@@ -68,11 +74,22 @@ def _find(folder: Path, stem: str, extensions: tuple[str, ...]) -> Path | None:
     return None
 
 
+def _synth_groups(data: Path) -> dict[str, str]:
+    """``name → "<kernel_size>px"`` from a ``synth-set`` manifest (empty when absent or unreadable)."""
+    import json
+
+    try:
+        manifest = json.loads((data / "manifest.json").read_text())
+        return {str(im["name"]): f"{int(im['kernel_size'])}px" for im in manifest.get("images", []) if "kernel_size" in im}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
 def discover(layout: str, data: Path) -> list[BenchItem]:
     """List the items of a dataset folder in one of the :data:`LAYOUTS` (module doc).
 
     Args:
-        layout: ``levin``, ``lai`` or ``folder``.
+        layout: ``levin``, ``lai``, ``synth`` or ``folder``.
         data: the dataset folder.
 
     Returns:
@@ -97,7 +114,8 @@ def discover(layout: str, data: Path) -> list[BenchItem]:
     for d, what in ((blurry_dir, "blurry inputs"), (gt_dir, "ground truth")):
         if not d.is_dir():
             raise DeblurkitError(f"{data} is not in the {layout} layout: no folder {d} ({what})")
-    pattern, group_field = compile_rule(layout)
+    pattern, group_field = compile_rule(LAYOUT_RULE[layout])
+    sizes = _synth_groups(data) if layout == "synth" else {}
     items = []
     for p in _images(blurry_dir):
         m = pattern.fullmatch(p.stem)
@@ -106,8 +124,10 @@ def discover(layout: str, data: Path) -> list[BenchItem]:
         gt = _find(gt_dir, m["gt"], IMAGE_EXTENSIONS)
         if gt is None:
             raise DeblurkitError(f"no ground truth for {p.name}: expected {gt_dir / m['gt']}.png")
-        gk = _find(kernel_dir, m["kernel"], KERNEL_EXTENSIONS) if kernel_dir.is_dir() else None
-        items.append(BenchItem(p.stem, p, gt, gk, m[group_field] if group_field else ""))
+        kernel_stem = m["kernel"] if "kernel" in pattern.groupindex else m["gt"]
+        gk = _find(kernel_dir, kernel_stem, KERNEL_EXTENSIONS) if kernel_dir.is_dir() else None
+        group = m[group_field] if group_field else sizes.get(m["gt"], "")
+        items.append(BenchItem(p.stem, p, gt, gk, group))
     if not items:
         raise DeblurkitError(f"no blurry images with {layout} names in {blurry_dir}")
     return items
