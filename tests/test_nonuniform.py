@@ -40,16 +40,15 @@ def _two_kernel_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_patch_kernels_beat_the_global_kernel_on_a_two_kernel_blur():
     y, k1, k2 = _two_kernel_case()
     G, _ = load_kernel_generator(WEIGHTS, size=31)
-    small = dict(steps=150, width=16, scales=4, accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"))  # the check is tested elsewhere
+    small = dict(steps=70, width=16, scales=4, accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"))  # the check is tested elsewhere
     preset = NonUniformPreset("test", FAST.with_(**small), FAST.with_(name="test-svola", crop=None, **small))
     with torch.random.fork_rng(devices=[]):
-        r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="fcn", seed=0)
+        r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="glkm", seed=0)
     kg = r.global_result.kernel_raw
     uniform = (mnc(kg, k1)[0] + mnc(kg, k2)[0]) / 2
     patches = (mnc(r.kernels[0, 0], k1)[0] + mnc(r.kernels[0, 1], k2)[0]) / 2
     assert r.kernels.shape == (1, 2, 31, 31) and r.fallback is None
-    # margin measured over 11 runs (seeds 0-8, 1 and 2 threads, two machines): 0.08-0.22, mean 0.15;
-    # 0.1 failed on the CI machine (0.099), so the bar is the claim itself with a small margin
+    # margin measured over seeds 0-4 (1 thread): 0.11-0.13; the bar is the claim itself with a small margin
     assert patches > uniform + 0.03, (patches, uniform)
     assert r.image.shape == y.shape and np.isfinite(r.image).all()
 
