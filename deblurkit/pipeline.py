@@ -284,7 +284,7 @@ def deblur_file(
     from deblurkit.solvers.kernel_size import (
         auto_kernel_size,
         auto_kernel_sizes,
-        kernel_fills_window,
+        refined_kernel_size,
     )
 
     started = time.perf_counter()
@@ -315,7 +315,7 @@ def deblur_file(
         pyramid = kernel_prior == "free" or (kernel_prior == "glkm" and settings.resolved_preset().estimator == "pyramid")
         if pyramid and requested == "auto":
             sizes = auto_kernel_sizes(h, w, tuple(shipped) if kernel_prior == "glkm" and shipped else (31, 55, 75))
-            size = sizes[0]
+            size = sizes[-1]
     models = models_for(size)
     if kernel_prior == "auto":
         # non-uniform global stage: GLKM started by the initializer when it ships (docs/benchmarks.md)
@@ -365,7 +365,8 @@ def deblur_file(
         return record
     else:
         tried = []
-        for s_ in sizes:
+        s_ = sizes[-1]
+        while True:
             m = models_for(s_)
             try:
                 result = deblur_image(
@@ -377,13 +378,16 @@ def deblur_file(
             except ValueError as e:
                 raise DeblurkitError(f"{source}: {e}") from None
             tried.append(s_)
-            if not kernel_fills_window(result.kernel, s_):
+            nxt = refined_kernel_size(result.kernel, sizes) if len(tried) == 1 else s_
+            if nxt >= s_:
                 break
+            s_ = nxt
         if len(tried) > 1 or len(sizes) > 1:
             record["kernel_size"] = tried[-1]
             record["weights"] = models_for(tried[-1]).files
             notes.append(
-                f"kernel size {tried[-1]} (auto: sizes tried from the smallest while the estimate fills its window: {', '.join(map(str, tried))})"
+                f"kernel size {tried[-1]} (auto: estimated in the largest window {tried[0]}, "
+                f"then in the smallest window holding its support; sizes run: {', '.join(map(str, tried))})"
             )
         k = result.kernel
         write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])

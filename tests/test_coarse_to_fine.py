@@ -16,7 +16,7 @@ from deblurkit.models.serialization import load_initializer, load_kernel_generat
 from deblurkit.physics import add_gaussian_noise, blur
 from deblurkit.pipeline import WEIGHTS_DIR
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
-from deblurkit.solvers.kernel_size import auto_kernel_sizes, kernel_fills_window
+from deblurkit.solvers.kernel_size import auto_kernel_sizes, refined_kernel_size
 
 
 def _blurred(size: int, ks: int, seed: int = 1, noise: float = 0.002):
@@ -141,5 +141,8 @@ def test_auto_kernel_sizes_and_window_test() -> None:
     assert auto_kernel_sizes(60, 60, (31, 55, 75)) == [31]
     with pytest.raises(ValueError):
         auto_kernel_sizes(100, 100, ())
-    assert kernel_fills_window(np.ones((31, 31)), 31)
-    assert not kernel_fills_window(np.ones((21, 21)), 31)
+    # the second pass: the smallest window that holds the cleaned support of the largest window's estimate
+    assert refined_kernel_size(np.ones((21, 21)), [31, 55, 75]) == 31
+    assert refined_kernel_size(np.ones((33, 33)), [31, 55, 75]) == 55
+    assert refined_kernel_size(np.ones((75, 75)), [31, 55, 75]) == 75
+    assert refined_kernel_size(np.ones((9, 9)), [55]) == 55
