@@ -364,12 +364,10 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
-        tried = []
-        s_ = sizes[-1]
-        while True:
+        def estimate(s_: int):
             m = models_for(s_)
             try:
-                result = deblur_image(
+                return deblur_image(
                     img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=s_,
                     generator=m.generator, initializer=m.initializer if kernel_prior == "glkm" else None,
                     seed=settings.seed, progress=progress, device=device, workers=settings.workers,
@@ -377,11 +375,14 @@ def deblur_file(
                 )
             except ValueError as e:
                 raise DeblurkitError(f"{source}: {e}") from None
-            tried.append(s_)
-            nxt = refined_kernel_size(result.kernel, sizes) if len(tried) == 1 else s_
-            if nxt >= s_:
-                break
-            s_ = nxt
+
+        # the largest candidate window first, then the smallest one holding its support
+        tried = [sizes[-1]]
+        result = estimate(tried[0])
+        smaller = refined_kernel_size(result.kernel, sizes)
+        if smaller < tried[0]:
+            tried.append(smaller)
+            result = estimate(smaller)
         if len(tried) > 1 or len(sizes) > 1:
             record["kernel_size"] = tried[-1]
             record["weights"] = models_for(tried[-1]).files

@@ -47,8 +47,8 @@ def auto_kernel_sizes(height: int, width: int, shipped: tuple[int, ...]) -> list
     """Kernel sides (pixels) that the coarse-to-fine pipeline's ``--kernel-size auto`` may try, ascending.
 
     Every shipped generator size ``S`` with ``3 S ≤ min(height, width)`` (at least the smallest).
-    The largest is estimated first, then the one :func:`refined_kernel_size` picks. Lai et al.'s benchmark kernels are 31–75 px, so on a megapixel
-    photo 31, 55 and 75 are available.
+    The largest is estimated first, then the one :func:`refined_kernel_size` picks. Lai et al.'s
+    benchmark kernels are 31–75 px, so on a megapixel photo 31, 55 and 75 are available.
 
     Args:
         height, width: image size in pixels.
