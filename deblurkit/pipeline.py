@@ -125,8 +125,9 @@ class DeblurSettings:
     """Settings of a batch run (recorded in every JSON).
 
     Attributes:
-        prior: image prior: ``"l0"`` (uniform default: the coarse-to-fine estimator's prior only) or
-            ``"dip"`` (uniform: adds the DIP refinement; non-uniform: the DIP image prior).
+        prior: image prior: ``"l0"`` (uniform default: the coarse-to-fine estimator's prior only),
+            ``"dip"`` (uniform: adds the DIP refinement; non-uniform: the DIP image prior) or a VDIP
+            variant ``"vdip-std" | "vdip-sparse" | "vdip-extreme"`` (uniform: the refinement with that prior).
         kernel_prior: ``"glkm"``, ``"free"``, ``"fcn"`` or ``"auto"`` (uniform:
             :data:`AUTO_KERNEL_PRIOR` when its generator ships, else ``"free"``; non-uniform: the
             global stage's :data:`AUTO_GLOBAL_PRIOR_NONUNIFORM`, GLKM, when an initializer of the

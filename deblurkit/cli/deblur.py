@@ -33,8 +33,8 @@ def deblur(
     inputs: InputsArg,
     output_dir: OutputDirOpt = Path("deblurred"),
     prior: Annotated[
-        Literal["l0", "dip"],
-        typer.Option("--prior", help="Image prior: l0 (the coarse-to-fine estimator's sparse-gradient prior; seconds to a minute on a CPU) or dip (adds GLKM's joint DIP + latent-kernel refinement; several minutes on a CPU)."),
+        Literal["l0", "dip", "vdip-std", "vdip-sparse", "vdip-extreme"],
+        typer.Option("--prior", help="Image prior: l0 (the coarse-to-fine estimator's sparse-gradient prior; seconds to a minute on a CPU); dip (adds GLKM's joint DIP + latent-kernel refinement; several minutes on a CPU); vdip-std / vdip-sparse / vdip-extreme (the same refinement with the variational DIP of Huo et al. 2023 and its sparse-gradient or extreme-channel prior; about as long as dip). With --kernel-prior fcn: the image prior of SelfDeblur's loop."),
     ] = "l0",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "free", "fcn"],

@@ -9,9 +9,10 @@
 2. the coarse-to-fine estimator of :mod:`deblurkit.solvers.coarse_to_fine` (L0 image updates,
    kernel updates in GLKM's latent space or as a free pixel kernel), started from the
    initializer's ``g1(E(y))`` and the generator's mean code, the start chosen by data fit alone;
-3. with ``image_prior="dip"``: GLKM Algorithm 2's joint DIP + ``w_k`` optimisation on the window,
-   started from the estimated code (:func:`deblurkit.solvers.joint.solve_with_restarts`), for the
-   preset's schedule;
+3. with a network image prior (``"dip"``, ``"vdip-std"``, ``"vdip-sparse"``, ``"vdip-extreme"``,
+   :mod:`deblurkit.solvers.image_priors`): GLKM Algorithm 2's joint image-network + ``w_k``
+   optimisation on the window, started from the estimated code
+   (:func:`deblurkit.solvers.joint.solve_with_restarts`), for the preset's schedule;
 4. the colour restoration of :mod:`deblurkit.solvers.restore` (non-blind hyper-Laplacian
    deconvolution of every channel at full resolution);
 5. the no-reference residual check: the restored luminance re-blurred by the kernel must explain
@@ -30,6 +31,7 @@ import torch
 from deblurkit.models.kernel_gan import KernelGenerator
 from deblurkit.physics.noise import estimate_noise_std
 from deblurkit.solvers.coarse_to_fine import PyramidConfig, estimate_kernel_c2f
+from deblurkit.solvers.image_priors import IMAGE_PRIOR_NAMES, make_image_prior
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
 from deblurkit.solvers.joint import Progress, solve_with_restarts
@@ -45,9 +47,9 @@ from deblurkit.solvers.restore import (
 from deblurkit.solvers.result import DeblurResult, loss_summary
 from deblurkit.solvers.windows import estimation_window, informative_crop
 
-#: The image priors of the pipeline: ``"l0"`` (the estimator's sparse-gradient prior only) and
-#: ``"dip"`` (adds GLKM Algorithm 2's DIP refinement).
-IMAGE_PRIORS = ("l0", "dip")
+#: The image priors of the pipeline: ``"l0"`` (the estimator's sparse-gradient prior only) and the
+#: network priors of :mod:`deblurkit.solvers.image_priors` (add GLKM Algorithm 2's joint refinement).
+IMAGE_PRIORS = ("l0", *IMAGE_PRIOR_NAMES)
 
 
 def deblur_image_pyramid(
@@ -70,10 +72,10 @@ def deblur_image_pyramid(
         kernel_model: ``"glkm"`` (kernel ``G_k^{(w)}(w_k)`` of ``generator``) or ``"free"``.
         kernel_size: kernel side ``S`` in pixels (odd; GLKM: the generator's).
         preset: gives the non-blind settings, the kernel clean-up threshold, the residual limit and,
-            for ``image_prior="dip"``, the DIP schedule.
-        generator: the kernel generator (``"glkm"``, and ``image_prior="dip"``).
+            for a network image prior, the DIP schedule.
+        generator: the kernel generator (``"glkm"``, and the network image priors).
         initializer: optional kernel initializer ``E``; adds the start ``g1(E(y))``.
-        image_prior: ``"l0"`` or ``"dip"`` (needs ``kernel_model="glkm"``).
+        image_prior: ``"l0"`` or a network prior of :data:`IMAGE_PRIORS` (needs ``kernel_model="glkm"``).
         seed: seeds the random starts and the DIP.
         progress: ``progress(step, total, loss)``; the estimator's steps, then the DIP's.
         device: ``"cpu"`` or a CUDA device.
@@ -84,13 +86,13 @@ def deblur_image_pyramid(
         record in ``attempts``).
 
     Raises:
-        ValueError: unknown ``kernel_model`` / ``image_prior``; ``"dip"`` without GLKM; a window
+        ValueError: unknown ``kernel_model`` / ``image_prior``; a network prior without GLKM; a window
             too small for the kernel.
     """
     if image_prior not in IMAGE_PRIORS:
         raise ValueError(f"unknown image prior {image_prior!r}; use one of {', '.join(IMAGE_PRIORS)}")
-    if image_prior == "dip" and kernel_model != "glkm":
-        raise ValueError("the DIP refinement optimises GLKM's latent code: use kernel model 'glkm'")
+    if image_prior != "l0" and kernel_model != "glkm":
+        raise ValueError(f"the {image_prior} refinement optimises GLKM's latent code: use kernel model 'glkm'")
     t0 = time.perf_counter()
     device = torch.device(device)
     H, W, _ = img.shape
@@ -115,7 +117,7 @@ def deblur_image_pyramid(
     t_est = time.perf_counter() - t0
     losses = list(est.energies)
     code = est.w
-    if image_prior == "dip":
+    if image_prior != "l0":
         p = preset
         w_start = est.w
         if w_start is None:
@@ -123,16 +125,17 @@ def deblur_image_pyramid(
             _, _, w_start = fit_generator(generator, k_raw[None].float(), "w", FitConfig(steps_w=300, lr_w=0.1, restarts_w=2, seed=seed), return_codes=True)
             w_start = w_start.to(device)
         res, prior, dnotes, _ = solve_with_restarts(
-            y, lambda s: make_prior("glkm", S, generator, None, w_start, s, device), p, seed=seed, progress=progress
+            y, lambda s: make_prior("glkm", S, generator, None, w_start, s, device), p, seed=seed, progress=progress,
+            image_prior=make_image_prior(image_prior),
         )
         notes += dnotes
         if res is not None:
             k_raw = res.kernel.detach().cpu().float()
             losses = res.losses
             code = prior.w.detach().clone()
-            notes.append(f"kernel refined by the joint DIP + w_k optimisation ({p.steps} steps)")
+            notes.append(f"kernel refined by the joint {image_prior} + w_k optimisation ({p.steps} steps)")
         else:
-            notes.append("the DIP refinement diverged; kept the coarse-to-fine kernel")
+            notes.append(f"the {image_prior} refinement diverged; kept the coarse-to-fine kernel")
         t_est = time.perf_counter() - t0
 
     t1 = time.perf_counter()

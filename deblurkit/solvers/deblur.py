@@ -68,8 +68,10 @@ def deblur_image(
             ``torch.get_num_threads() // workers`` intra-op threads;
             :func:`~deblurkit.solvers.attempts.estimate_workers`). The result depends only on the
             threads per estimate, not on ``workers``.
-        image_prior: coarse-to-fine pipeline: ``"l0"`` or ``"dip"`` (adds GLKM Algorithm 2's DIP
-            refinement).
+        image_prior: coarse-to-fine pipeline: ``"l0"`` or a network prior (``"dip"``, ``"vdip-std"``,
+            ``"vdip-sparse"``, ``"vdip-extreme"``: adds GLKM Algorithm 2's joint refinement with that
+            image prior, :mod:`deblurkit.solvers.image_priors`); DIP pipeline (``"fcn"``): the image
+            network's prior (``"l0"`` means ``"dip"`` there).
 
     Returns:
         :class:`~deblurkit.solvers.result.DeblurResult`: the restored image (all channels), the
@@ -115,5 +117,5 @@ def deblur_image(
         )
     return deblur_image_dip(
         img, kernel_prior, S, p, generator=generator, initializer=initializer, latent=latent, seed=seed,
-        progress=progress, device=device, workers=workers,
+        progress=progress, device=device, workers=workers, image_prior="dip" if image_prior == "l0" else image_prior,
     )

@@ -32,6 +32,7 @@ from deblurkit.solvers.attempts import (
     estimate_workers,
     run_attempts,
 )
+from deblurkit.solvers.image_priors import make_image_prior
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.joint import Progress, solve_with_restarts
 from deblurkit.solvers.kernel_priors import GLKMPrior, KernelPrior, make_prior
@@ -60,6 +61,7 @@ def deblur_image_dip(
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
     workers: int | None = None,
+    image_prior: str = "dip",
 ) -> DeblurResult:
     """Blind uniform deblurring of one image by the pipeline of the module docstring.
 
@@ -78,14 +80,17 @@ def deblur_image_dip(
         progress: ``progress(step, total, loss)`` over all the estimates started so far.
         device: ``"cpu"`` or a CUDA device.
         workers: estimates computed concurrently (:func:`~deblurkit.solvers.attempts.estimate_workers`).
+        image_prior: the image network's prior (:data:`~deblurkit.solvers.image_priors.IMAGE_PRIOR_NAMES`:
+            ``"dip"`` as SelfDeblur / GLKM Algorithm 2, or a VDIP variant).
 
     Returns:
         :class:`~deblurkit.solvers.result.DeblurResult` of the kept estimate, one record per
         estimate in ``attempts``.
 
     Raises:
-        ValueError: ``workers < 1``; GLKM with a mismatched size.
+        ValueError: ``workers < 1``; GLKM with a mismatched size; an unknown ``image_prior``.
     """
+    make_image_prior(image_prior)  # validates the name before any work
     t_start = time.perf_counter()
     p = preset
     device = torch.device(device)
@@ -125,6 +130,7 @@ def deblur_image_dip(
             window, y, rgb, p, nb_cfg, s, report.for_attempt(a) if report is not None else None, S,
             lambda r: make_prior(kernel_prior, S, generator, latent, w0, r, device),
             lambda: make_prior("glkm", S, generator, latent, w0, seed, device) if kernel_prior == "glkm" else None,
+            image_prior,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
         att.seed, att.width = s, p.width
@@ -194,6 +200,7 @@ def _estimate_and_restore(
     size: int,
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
+    image_prior: str = "dip",
 ) -> Attempt:
     """One estimate: the kernel on the window ``crop`` of ``y`` (with divergence restarts), then the restoration of ``rgb``.
 
@@ -206,7 +213,8 @@ def _estimate_and_restore(
     t, l, ch, cw = crop
     t_est = time.perf_counter()
     best, best_prior, notes, restarts = solve_with_restarts(
-        y[..., t : t + ch, l : l + cw], build_prior, p, seed=seed, progress=progress
+        y[..., t : t + ch, l : l + cw], build_prior, p, seed=seed, progress=progress,
+        image_prior=make_image_prior(image_prior),
     )
     fallback = None
     t_est = time.perf_counter() - t_est

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from deblurkit.models.dip import SkipConfig, SkipNet
 from deblurkit.physics.blur import UniformBlur
 from deblurkit.runtime import seeded_global_rng
+from deblurkit.solvers.image_priors import DIPPrior, ImagePrior
 from deblurkit.solvers.kernel_priors import KernelPrior
-from deblurkit.solvers.losses import data_fit_loss
 from deblurkit.solvers.presets import Preset
 
 #: ``operator(x, k) → y_hat``: the blur model of the data term.
@@ -104,6 +104,7 @@ def joint_optimize(
     operator: Operator | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    image_prior: ImagePrior | None = None,
 ) -> SolveResult:
     """Joint optimisation of a DIP image network and a kernel prior (GLKM Algorithm 2; SelfDeblur).
 
@@ -126,6 +127,10 @@ def joint_optimize(
             (:class:`deblurkit.physics.UniformBlur` ``mode="valid"``).
         seed: seeds the network initialisation and the noise (deterministic on the CPU).
         progress: called as ``progress(step, total, loss)`` after every step (1-based).
+        image_prior: what the network outputs and the loss of a step
+            (:mod:`deblurkit.solvers.image_priors`); default :class:`~deblurkit.solvers.image_priors.DIPPrior`
+            (the loss above). A variational prior (VDIP) replaces the MSE phase's loss by its
+            negative ELBO; ``x`` is then its posterior mean.
 
     Returns:
         :class:`SolveResult`. A non-finite loss stops the loop early with ``diverged`` set.
@@ -139,13 +144,14 @@ def joint_optimize(
         raise ValueError(f"observation {tuple(y.shape[-2:])} is too small (needs ≥ 11×11)")
     device = y.device
     op = operator or UniformBlur(mode="valid").A
+    ip = image_prior or DIPPrior()
     S = prior.size
     h, w = y.shape[-2:]
     H, W = h + S - 1, w + S - 1
     t0 = time.perf_counter()
     cfg = SkipConfig(
         in_channels=8,
-        out_channels=y.shape[1],
+        out_channels=ip.channels(y.shape[1]),
         down=(preset.width,) * preset.scales,
         up=(preset.width,) * preset.scales,
         skip=(preset.skip_channels,) * preset.scales,
@@ -172,11 +178,10 @@ def joint_optimize(
     prior.train()
     for step in range(1, preset.steps + 1):
         noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
-        x = centre_crop(net(z + noise), H, W)
+        out = centre_crop(net(z + noise), H, W)
         with torch.set_grad_enabled(step > warm_steps):  # kernel held during the warm-up
             k = prior()
-        y_hat = op(x, k)
-        loss = data_fit_loss(y_hat, y, "mse" if step <= mse_steps else "ssim")
+        loss = ip.loss(out, k, op, y, "mse" if step <= mse_steps else "ssim", gen)
         value = float(loss.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,9 +195,9 @@ def joint_optimize(
             progress(step, preset.steps, value)
     with torch.no_grad():
         net.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
-        x = centre_crop(net(z), H, W)
+        x = ip.image(centre_crop(net(z), H, W))
         net.train()
-        x_train = centre_crop(net(z), H, W)
+        x_train = ip.image(centre_crop(net(z), H, W))
         k = prior().detach()
         # Prefer whichever BN mode fits the data better (no ground truth involved).
         mse_eval = float(F.mse_loss(op(x, k), y))
@@ -218,6 +223,7 @@ def solve_with_restarts(
     operator: Operator | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    image_prior: ImagePrior | None = None,
 ) -> tuple[SolveResult | None, KernelPrior | None, list[str], int]:
     """:func:`joint_optimize` with divergence checks and up to ``preset.max_restarts`` restarts.
 
@@ -233,6 +239,7 @@ def solve_with_restarts(
         operator: forward operator for :func:`joint_optimize` (default uniform valid blur).
         seed: base seed.
         progress: as for :func:`joint_optimize`.
+        image_prior: as for :func:`joint_optimize` (default DIP).
 
     Returns:
         ``(result, prior, notes, restarts)``: the accepted run's :class:`SolveResult` and its
@@ -244,7 +251,7 @@ def solve_with_restarts(
     h, w = y.shape[-2:]
     for attempt in range(preset.max_restarts + 1):
         prior = build_prior(seed + attempt)
-        res = joint_optimize(y, prior, preset, operator=operator, seed=seed + attempt, progress=progress)
+        res = joint_optimize(y, prior, preset, operator=operator, seed=seed + attempt, progress=progress, image_prior=image_prior)
         reason = res.diverged or check_collapse(centre_crop(res.x, h, w), y)
         if reason is None and not torch.isfinite(res.kernel).all():
             reason = "non-finite kernel"
