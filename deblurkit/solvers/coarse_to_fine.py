@@ -80,10 +80,6 @@ class PyramidConfig:
             kernel to full resolution).
         select_levels: coarsest levels run for every start before the one with the lowest
             :func:`level_residual` continues.
-        edge_pixels: salient-edge selection before each kernel update (:func:`edge_threshold`,
-            Cho & Lee 2009 §3.2 as in Pan et al.'s ``threshold_pxpy_v1``): the threshold keeps at
-            least ``edge_pixels × s`` gradients per orientation bin of the coarsest blurry level
-            (``s`` its kernel side; 20 in Pan et al.'s code); 0 uses every gradient.
     """
 
     coarsest_kernel: int = 7
@@ -102,15 +98,12 @@ class PyramidConfig:
     latent_levels: int = 2
     starts: int = 0
     select_levels: int = 2
-    edge_pixels: int = 20
 
     def __post_init__(self) -> None:
         if self.coarsest_kernel < 3 or not 0 < self.ratio < 1 or self.iterations < 1:
             raise ValueError("need coarsest_kernel ≥ 3, 0 < ratio < 1 and iterations ≥ 1")
         if self.latent_steps < 1 or self.free_steps < 1 or self.starts < 0 or self.select_levels < 1:
             raise ValueError("need latent_steps, free_steps, select_levels ≥ 1 and starts ≥ 0")
-        if self.edge_pixels < 0:
-            raise ValueError("need edge_pixels ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -329,14 +322,12 @@ class KernelDataTerm:
         y: ``(1, 1, H, W)`` observation of the level.
         side: kernel side ``s`` (odd).
         gamma: weight of ``‖k‖²`` relative to ``Σ_d ‖∂_d x‖² / Σ_d ‖∂_d y‖²_Ω``.
-        edge_threshold: the gradients of ``x`` whose squared magnitude ``∂x² + ∂y²`` is below this
-            are set to 0 (salient edges only, Cho & Lee 2009 §3.2; :func:`edge_threshold`); 0 keeps all.
 
     Raises:
         ValueError: an image smaller than ``s + 2`` pixels on a side, or an even ``side``.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, side: int, gamma: float, edge_threshold: float = 0.0) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, side: int, gamma: float) -> None:
         if side % 2 == 0:
             raise ValueError(f"side must be odd, got {side}")
         H, W = y.shape[-2:]
@@ -346,9 +337,6 @@ class KernelDataTerm:
         self.side, self.shape = s, (H, W)
         self.Hp, self.Wp = fast_fft_size(H + s), fast_fft_size(W + s)
         gx, gy = _fwd_diff(x.float())
-        if edge_threshold > 0:
-            weak = gx**2 + gy**2 < edge_threshold
-            gx, gy = gx.masked_fill(weak, 0.0), gy.masked_fill(weak, 0.0)
         bx, by = _fwd_diff(y.float())
         # the last row / column of a forward difference is undefined: Ω stops one pixel short there
         self.crop = (slice(2 * r, H - 1), slice(2 * r, W - 1))
@@ -388,61 +376,6 @@ def _fwd_diff(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gx[..., :, :-1] = t[..., :, 1:] - t[..., :, :-1]
     gy[..., :-1, :] = t[..., 1:, :] - t[..., :-1, :]
     return gx, gy
-
-
-def edge_threshold(y: torch.Tensor, kernel_side: int, per_bin: int = 20) -> float:
-    """Threshold of squared gradient magnitude that keeps the salient edges (Cho & Lee 2009 §3.2).
-
-    As Pan et al.'s ``threshold_pxpy_v1`` (code of Pan et al. 2014 / 2016): the forward
-    differences of ``y`` are split into four orientation bins of ``atan(∂y/∂x)`` (``[0, π/4)``,
-    ``[π/4, π/2)``, ``[−π/4, 0)``, ``[−π/2, −π/4)``); the threshold is the largest value that
-    leaves at least ``max(per_bin · kernel_side, 10)`` gradients at or above it in every bin, so
-    that the kernel update sees edges of every direction. Pan et al. compute it once, on the
-    coarsest blurry level, and apply it to the latent image of every level.
-
-    Args:
-        y: ``(1, 1, h, w)`` float image in ``[0, 1]`` (the coarsest blurry level).
-        kernel_side: the level's kernel side in pixels.
-        per_bin: gradients per bin and kernel pixel (20 in Pan et al.'s code).
-
-    Returns:
-        The threshold on ``∂x² + ∂y²`` (``[0, 1]²`` units); 0 when some bin holds fewer gradients
-        than asked (every gradient is kept).
-    """
-    t = y.detach().float()[0, 0]
-    px = (t[:-1, 1:] - t[:-1, :-1]).reshape(-1)
-    py = (t[1:, :-1] - t[:-1, :-1]).reshape(-1)
-    pm = px**2 + py**2
-    pd = torch.atan(py / px)
-    need = max(per_bin * kernel_side, 10)
-    q = math.pi / 4
-    values = []
-    for lo, hi in ((0, q), (q, 2 * q), (-q, 0), (-2 * q, -q)):
-        sel = pm[(pd >= lo) & (pd < hi)]
-        if sel.numel() < need:
-            return 0.0
-        values.append(float(torch.topk(sel, need).values[-1]))
-    return min(values)
-
-
-def salient_threshold(x: torch.Tensor, threshold: float) -> float:
-    """``threshold`` lowered by ×0.81 until some gradient of ``x`` reaches it (``threshold_pxpy_v1``).
-
-    Args:
-        x: ``(1, 1, h, w)`` latent image; threshold: on ``∂x² + ∂y²`` (≥ 0).
-
-    Returns:
-        A threshold (float) that at least one forward difference of ``x`` reaches; 0 for a flat ``x``.
-    """
-    if threshold <= 0:
-        return 0.0
-    gx, gy = _fwd_diff(x.detach().float())
-    peak = float((gx**2 + gy**2).max())
-    if peak <= 0:
-        return 0.0
-    while threshold > peak:
-        threshold *= 0.81
-    return threshold
 
 
 def project_simplex(v: torch.Tensor) -> torch.Tensor:
@@ -639,20 +572,13 @@ def estimate_kernel_c2f(
                 return resize_kernel(generator.from_w(param), side)[0, 0].float()
         return resize_kernel(param, side) if param.shape[-1] != side else param
 
-    # salient edges: Pan et al. fix the threshold on the coarsest blurry level and relax it by
-    # 1/1.1 per alternation within each level
-    thr0 = edge_threshold(ys[0], levels[0].kernel, cfg.edge_pixels) if cfg.edge_pixels > 0 else 0.0
-
     def run_level(i: int, param: torch.Tensor, lam: float, lr: float, energies: list[float], step0: int):
         lv, yl = levels[i], ys[i]
         x = yl
-        thr = thr0
         for it in range(cfg.iterations):
             k = kernel_of(param, lv.kernel)
             x = l0_restore(yl, k, lam, cfg.kappa, cfg.beta_max)
-            thr = salient_threshold(x, thr)
-            term = KernelDataTerm(x, yl, lv.kernel, cfg.gamma, thr)
-            thr /= 1.1
+            term = KernelDataTerm(x, yl, lv.kernel, cfg.gamma)
             if param.ndim == 4:
                 param = latent_kernel_update(term, generator, param, cfg.latent_steps, lr)
             else:
