@@ -365,25 +365,27 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
-        def estimate(s_: int):
+        def estimate(s_: int, image_prior: str):
             m = models_for(s_)
             try:
                 return deblur_image(
                     img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=s_,
                     generator=m.generator, initializer=m.initializer if kernel_prior == "glkm" else None,
                     seed=settings.seed, progress=progress, device=device, workers=settings.workers,
-                    image_prior=settings.prior,
+                    image_prior=image_prior,
                 )
             except ValueError as e:
                 raise DeblurkitError(f"{source}: {e}") from None
 
-        # the largest candidate window first, then the smallest one holding its support
+        # the largest candidate window first, then the smallest one holding its support; a network
+        # image prior (minutes) runs once, at the final size, after an l0 probe of the size
+        probe = settings.prior if len(sizes) == 1 else "l0"
         tried = [sizes[-1]]
-        result = estimate(tried[0])
+        result = estimate(tried[0], probe)
         smaller = refined_kernel_size(result.kernel, sizes)
-        if smaller < tried[0]:
+        if smaller < tried[0] or probe != settings.prior:
             tried.append(smaller)
-            result = estimate(smaller)
+            result = estimate(smaller, settings.prior)
         if len(tried) > 1 or len(sizes) > 1:
             record["kernel_size"] = tried[-1]
             record["weights"] = models_for(tried[-1]).files

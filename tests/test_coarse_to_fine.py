@@ -146,4 +146,3 @@ def test_auto_kernel_sizes_and_window_test() -> None:
     assert refined_kernel_size(np.ones((33, 33)), [31, 55, 75]) == 55
     assert refined_kernel_size(np.ones((75, 75)), [31, 55, 75]) == 75
     assert refined_kernel_size(np.ones((9, 9)), [55]) == 55
-
