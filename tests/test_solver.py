@@ -451,7 +451,7 @@ def test_divergence_detector():
 def test_divergence_triggers_restart_then_fallback(monkeypatch):
     calls = []
 
-    def collapsed(y, prior, preset, operator=None, seed=0, progress=None):
+    def collapsed(y, prior, preset, operator=None, seed=0, progress=None, image_prior=None):
         calls.append(seed)
         S = prior.size
         return SolveResult(
