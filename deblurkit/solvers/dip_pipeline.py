@@ -32,7 +32,7 @@ from deblurkit.solvers.attempts import (
     estimate_workers,
     run_attempts,
 )
-from deblurkit.solvers.image_priors import make_image_prior
+from deblurkit.solvers.image_priors import ImagePrior, make_image_prior
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.joint import Progress, solve_with_restarts
 from deblurkit.solvers.kernel_priors import GLKMPrior, KernelPrior, make_prior
@@ -90,7 +90,7 @@ def deblur_image_dip(
     Raises:
         ValueError: ``workers < 1``; GLKM with a mismatched size; an unknown ``image_prior``.
     """
-    make_image_prior(image_prior)  # validates the name before any work
+    ip = make_image_prior(image_prior)  # built once (stateless), shared by every estimate
     t_start = time.perf_counter()
     p = preset
     device = torch.device(device)
@@ -130,7 +130,7 @@ def deblur_image_dip(
             window, y, rgb, p, nb_cfg, s, report.for_attempt(a) if report is not None else None, S,
             lambda r: make_prior(kernel_prior, S, generator, latent, w0, r, device),
             lambda: make_prior("glkm", S, generator, latent, w0, seed, device) if kernel_prior == "glkm" else None,
-            image_prior,
+            ip,
         )
         att.ratio = att.fit / budget if math.isfinite(att.fit) else math.inf
         att.seed, att.width = s, p.width
@@ -200,7 +200,7 @@ def _estimate_and_restore(
     size: int,
     build_prior: Callable[[int], KernelPrior],
     initial_prior: Callable[[], KernelPrior | None],
-    image_prior: str = "dip",
+    image_prior: ImagePrior | None = None,
 ) -> Attempt:
     """One estimate: the kernel on the window ``crop`` of ``y`` (with divergence restarts), then the restoration of ``rgb``.
 
@@ -214,7 +214,7 @@ def _estimate_and_restore(
     t_est = time.perf_counter()
     best, best_prior, notes, restarts = solve_with_restarts(
         y[..., t : t + ch, l : l + cw], build_prior, p, seed=seed, progress=progress,
-        image_prior=make_image_prior(image_prior),
+        image_prior=image_prior,
     )
     fallback = None
     t_est = time.perf_counter() - t_est

@@ -44,7 +44,13 @@ IMAGE_PRIOR_NAMES = ("dip", "vdip-std", "vdip-sparse", "vdip-extreme")
 
 
 class ImagePrior:
-    """Interface: ``channels(c)``, ``image(out)``, ``loss(out, k, operator, y, phase, generator)``."""
+    """Interface: ``channels(c)``, ``image(out)``, ``loss(out, k, operator, y, phase, generator)``.
+
+    Shapes: the network output ``out`` is ``(B, channels(c), H, W)`` float in ``(0, 1)`` (sigmoid),
+    ``H = h + S − 1``; ``k`` the kernel prior's ``(N, 1, S, S)``; ``y`` the ``(B, c, h, w)``
+    observation in ``[0, 1]``; ``operator(x, k) → (B, c, h, w)``. Implementations keep no state
+    between calls, so one instance serves concurrent estimates.
+    """
 
     name = "base"
 
