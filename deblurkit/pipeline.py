@@ -148,6 +148,8 @@ class DeblurSettings:
             :func:`deblurkit.solvers.attempts.estimate_workers`).
         nonuniform: spatially varying blur (GLKM Algorithm 4, SVOLA) instead of one kernel.
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
+        field: non-uniform only: ``"camera"`` or ``"free"`` patch kernels
+            (:func:`deblurkit.solvers.nonuniform.deblur_image_nonuniform`).
     """
 
     prior: str = "l0"
@@ -163,6 +165,7 @@ class DeblurSettings:
     workers: int | None = None
     nonuniform: bool = False
     grid: str = "auto"
+    field: str = "camera"
 
     def resolved_preset(self):  # noqa: ANN201
         """The :class:`~deblurkit.solvers.presets.Preset` (or, non-uniform,
@@ -350,7 +353,7 @@ def deblur_file(
         try:
             result = deblur_image_nonuniform(
                 img, models.generator, grid=settings.resolved_grid(), preset=settings.resolved_preset(),
-                global_prior=kernel_prior, initializer=models.initializer, seed=settings.seed,
+                global_prior=kernel_prior, initializer=models.initializer, field=settings.field, seed=settings.seed,
                 progress=progress, device=device,
             )
         except ValueError as e:

@@ -78,10 +78,14 @@ def deblur_nonuniform(
     grid: Annotated[
         str, typer.Option("--grid", help="Patch grid ROWSxCOLS (e.g. 5x10), or auto: one patch per ~128 px.")
     ] = "auto",
-    prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior (DIP).")] = "dip",
+    field: Annotated[
+        Literal["camera", "free"],
+        typer.Option("--field", help="Patch kernels: camera = all rendered from one estimated camera motion (L0 image prior, seconds); free = one GLKM latent code per patch, optimised with a DIP (GLKM Algorithm 4, minutes)."),
+    ] = "camera",
+    prior: Annotated[Literal["dip"], typer.Option("--prior", help="Image prior of --field free (DIP).")] = "dip",
     kernel_prior: Annotated[
         Literal["auto", "glkm", "fcn"],
-        typer.Option("--kernel-prior", help="Prior of the global first stage, auto = glkm when an initializer of the size ships, else fcn (the patch kernels always use GLKM's latent space)."),
+        typer.Option("--kernel-prior", help="Prior of the global first stage, auto = glkm when an initializer of the size ships, else fcn (free patch kernels always use GLKM's latent space)."),
     ] = "auto",
     preset: Annotated[Literal["fast", "paper"], typer.Option("--preset", help="fast (CPU) or paper (5000 steps per stage, GPU).")] = "fast",
     kernel_size: Annotated[str, typer.Option("--kernel-size", help="Kernel window (a generator size: 31/45/55/65/75), or auto.")] = "auto",
@@ -98,7 +102,7 @@ def deblur_nonuniform(
     settings = DeblurSettings(
         prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, steps=steps,
-        nonuniform=True, grid=grid,
+        nonuniform=True, grid=grid, field=field,
     )
     settings.resolved_grid()  # a malformed grid or size fails before any work
     settings.resolved_kernel_size()

@@ -72,18 +72,10 @@ class CameraShake:
 
     def homographies(self) -> np.ndarray:
         """``(T, 3, 3)`` float64 maps from sharp-image pixels ``(col, row, 1)`` to their position at time ``t``."""
-        f, cx, cy = self.focal, (self.width - 1) / 2, (self.height - 1) / 2
-        K = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
-        Kinv = np.linalg.inv(K)
-        out = []
-        for (roll, pitch, yaw), (dx, dy) in zip(self.angles, self.shifts):
-            cr, sr, cp, sp, cw, sw = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
-            rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-            rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-            ry = np.array([[cw, 0, sw], [0, 1, 0], [-sw, 0, cw]])
-            T = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]])
-            out.append(T @ K @ (rz @ rx @ ry) @ Kinv)
-        return np.stack(out)
+        from deblurkit.physics.camera_field import pose_homographies
+
+        Hs = pose_homographies(torch.from_numpy(self.angles), torch.from_numpy(self.shifts), self.focal, self.height, self.width)
+        return Hs.numpy()
 
     def displacements(self, points: np.ndarray) -> np.ndarray:
         """Paths of image points over the exposure.

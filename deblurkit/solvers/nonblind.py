@@ -49,6 +49,7 @@ kernels and ``0.22 / (σ² + 0.012²)`` with perturbed ones; the rule takes the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -342,6 +343,7 @@ def deconvolve_patchwise(
     kernels: torch.Tensor,
     grid: tuple[int, int],
     config: HyperLaplacianConfig | None = None,
+    solve: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Non-blind deconvolution under the SVOLA model, patch by patch (Hirsch et al. 2010, §4).
 
@@ -356,6 +358,9 @@ def deconvolve_patchwise(
         kernels: ``(P, S, S)`` non-negative kernels, row-major over ``grid`` (true convolution).
         grid: ``(rows, cols)``, ``P = rows · cols``.
         config: as for :func:`deconvolve`.
+        solve: optional tile solver ``solve(tile, kernel)`` — ``(C, h, w)`` and ``(S, S)`` to a
+            ``(C, h, w)`` estimate — used instead of :func:`deconvolve` (e.g. the L0 image update
+            of a kernel estimator); ``config`` is then unused.
 
     Returns:
         ``(C, H, W)`` deconvolved image in ``[0, 1]``, ``y``'s dtype.
@@ -371,7 +376,12 @@ def deconvolve_patchwise(
         raise ValueError(f"need {grid[0] * grid[1]} kernels (P, S, S) for a {grid[0]}x{grid[1]} grid, got {tuple(kernels.shape)}")
     C, H, W = y.shape
     S = kernels.shape[-1]
-    config = (config or HyperLaplacianConfig()).resolve(y)  # one noise estimate for every tile
+    if solve is None:
+        config = (config or HyperLaplacianConfig()).resolve(y)  # one noise estimate for every tile
+
+        def solve(t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+            return deconvolve(t, k, config)
+
     ay, ax = axis_grid(H, grid[0]), axis_grid(W, grid[1])
     wy, wx = grid_windows_1d(ay, torch.float64), grid_windows_1d(ax, torch.float64)
     margin = 2 * S
@@ -383,7 +393,7 @@ def deconvolve_patchwise(
             l0, l1 = max(0, cc - ax.spacing), min(W, cc + ax.spacing + 1)
             T0, T1 = max(0, t0 - margin), min(H, t1 + margin)
             L0, L1 = max(0, l0 - margin), min(W, l1 + margin)
-            tile = deconvolve(y[:, T0:T1, L0:L1], kernels[r * grid[1] + c], config)
+            tile = solve(y[:, T0:T1, L0:L1], kernels[r * grid[1] + c])
             win = wy[r, t0 - (cr - ay.spacing) : t1 - (cr - ay.spacing), None] * wx[c, None, l0 - (cc - ax.spacing) : l1 - (cc - ax.spacing)]
             out[:, t0:t1, l0:l1] += win.to(y.device) * tile[:, t0 - T0 : t1 - T0, l0 - L0 : l1 - L0].double()
     return out.clamp(0, 1).to(y.dtype)

@@ -3,11 +3,17 @@
 1. **Global kernel** — the uniform solver (:func:`deblurkit.solvers.deblur.deblur_image`, its
    preset, its divergence handling) estimates one kernel for the whole image, started by the
    kernel initializer when there is one.
-2. **Latent code of the global kernel** — with the GLKM prior the optimised ``w_k`` is taken as
+2. **Latent code of the global kernel** (``field="free"``) — with the GLKM prior the optimised ``w_k`` is taken as
    it is; if the global stage used the FCN prior, ``w_k`` is found by fitting the frozen generator
    to that kernel in ``w`` space (:func:`deblurkit.solvers.inversion.fit_generator`).
-3. **Patch kernels** — every patch's ``w_ki`` starts at ``w_k`` (GLKM Algorithm 4 line 1) and all
-   of them are optimised jointly with a DIP image network under the SVOLA operator
+3. **Patch kernels**, by one of two field models (``field``):
+
+   - ``"camera"``: one camera motion renders every patch kernel
+     (:mod:`deblurkit.solvers.camera_field`: Whyte et al. 2012's projective model, in-plane poses),
+     started from the global kernel as a pure translation and estimated by L0 image updates and
+     pose updates under SVOLA;
+   - ``"free"``: every patch's ``w_ki`` starts at ``w_k`` (GLKM Algorithm 4 line 1) and all
+     of them are optimised jointly with a DIP image network under the SVOLA operator
    (:class:`deblurkit.physics.svola.SVOLABlur`) on the whole luminance; this is
    :func:`deblurkit.solvers.joint.joint_optimize` with that operator — the uniform loop, not a
    copy of it. Sharing one latent space keeps neighbouring kernels alike (GLKM §V-B).
@@ -25,13 +31,15 @@ Grid: ``grid="auto"`` is :func:`deblurkit.physics.svola.default_grid` (one patch
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 
 import numpy as np
 import torch
 
 from deblurkit.models.kernel_gan import KernelGenerator
 from deblurkit.physics.svola import SVOLABlur, axis_grid, default_grid
+from deblurkit.solvers.camera_field import estimate_camera_field
 from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
@@ -41,6 +49,9 @@ from deblurkit.solvers.nonblind import deconvolve_patchwise
 from deblurkit.solvers.presets import NonUniformPreset, Preset, get_nonuniform_preset
 from deblurkit.solvers.restore import noise_budget, with_dip_luminance
 from deblurkit.solvers.result import DeblurResult, loss_summary
+
+#: The kernel-field models of the patch stage: one camera motion for every patch, or free latent codes.
+FIELDS = ("camera", "free")
 
 #: Generator fit used to find ``w_k`` of a global kernel that did not come from the GLKM prior.
 CODE_FIT = FitConfig(steps_w=300, lr_w=0.1, restarts_w=4, seed=0)
@@ -68,6 +79,9 @@ class NonUniformResult:
             (the global stage returned the input, so the joint stage, which would start from
             its rejected kernel, was skipped).
         notes: human-readable remarks.
+        field: ``"camera"`` or ``"free"`` (how the patch kernels were estimated).
+        camera_motion: ``field="camera"``: the estimated poses
+            (:meth:`~deblurkit.physics.camera_field.CameraMotionField.record`), else ``None``.
         residual_ratio: the no-reference residual check of the patch-wise result (MSE of the
             re-blurred restored luminance against the input over ``σ̂² + τ²``; ``None`` if the
             joint stage diverged). Above the preset's ``max_residual_ratio`` the global result
@@ -85,8 +99,10 @@ class NonUniformResult:
     timings: dict[str, float]
     restarts: int = 0
     fallback: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = dc_field(default_factory=list)
     residual_ratio: float | None = None
+    field: str = "free"
+    camera_motion: dict | None = None
 
     def summary(self) -> dict:
         """JSON-serialisable record (the kernels go to their own files)."""
@@ -104,6 +120,8 @@ class NonUniformResult:
             "diverged": bool(self.restarts or self.fallback),
             "residual_ratio": self.residual_ratio if self.residual_ratio is None or np.isfinite(self.residual_ratio) else None,
             "notes": list(self.notes),
+            "field": self.field,
+            "camera_motion": self.camera_motion,
         }
 
 
@@ -128,6 +146,7 @@ def deblur_image_nonuniform(
     preset: str | NonUniformPreset = "fast",
     global_prior: str = "glkm",
     initializer: torch.nn.Module | None = None,
+    field: str = "camera",
     seed: int = 0,
     progress: Progress | None = None,
     stage: callable | None = None,
@@ -142,6 +161,9 @@ def deblur_image_nonuniform(
         preset: ``"fast"``, ``"paper"`` or a :class:`~deblurkit.solvers.presets.NonUniformPreset`.
         global_prior: kernel prior of the global stage, ``"glkm"`` or ``"fcn"``.
         initializer: optional kernel initializer for the global stage (GLKM).
+        field: ``"camera"`` (one camera motion renders every patch kernel,
+            :mod:`deblurkit.solvers.camera_field`) or ``"free"`` (one latent code per patch with
+            the DIP, GLKM Algorithm 4).
         seed: makes the run deterministic on the CPU.
         progress: ``progress(step, total, loss)`` for both stages' optimisation steps.
         stage: optional ``stage(name)`` called when a stage starts (``"global"``, ``"joint"``,
@@ -153,8 +175,10 @@ def deblur_image_nonuniform(
 
     Raises:
         ValueError: as :func:`deblurkit.solvers.deblur.deblur_image`; a grid too fine for the
-            kernel size; an unknown preset.
+            kernel size; an unknown preset or field.
     """
+    if field not in FIELDS:
+        raise ValueError(f"unknown kernel field {field!r}; use one of {', '.join(FIELDS)}")
     t_start = time.perf_counter()
     p = get_nonuniform_preset(preset)
     device = torch.device(device)
@@ -183,11 +207,24 @@ def deblur_image_nonuniform(
 
     P = g[0] * g[1]
     y = luminance_tensor(img, device)
-    best, restarts, t_joint = None, 0, 0.0
+    kernels, dip_x, mse, restarts, t_joint, field_record, losses = None, None, float("nan"), 0, 0.0, None, []
     if glob.returned_input:
         # the global kernel was rejected (no kernel explained the input): the patch kernels
         # would start from it, so do no harm and keep the input
         notes.append("the global stage returned the input (no kernel explains it); joint stage skipped")
+    elif field == "camera":
+        if stage:
+            stage("joint")
+        t_joint = time.perf_counter()
+        est = estimate_camera_field(y.cpu(), torch.from_numpy(glob.kernel_raw).float(), g, p.camera, progress)
+        kernels = est.kernels.double()
+        field_record = est.field.record()
+        with torch.no_grad():
+            fit = SVOLABlur(g, mode="same").A(est.latent.double(), kernels) - y.cpu().double()
+        mse = float((fit[..., S:-S, S:-S] ** 2).mean())
+        losses = est.energies
+        notes.append(f"camera-motion field of {est.field.num_poses} poses, {len(est.energies)} alternations from the global kernel")
+        t_joint = time.perf_counter() - t_joint
     else:
         # the global kernel's feature map w_k
         generator = generator.to(device).eval()
@@ -213,22 +250,21 @@ def deblur_image_nonuniform(
         )
         notes += [f"joint stage: {n}" for n in joint_notes]
         t_joint = time.perf_counter() - t_joint
+        if best is not None:
+            kernels, dip_x, mse, losses = best.kernel.reshape(P, S, S).cpu().double(), best.x, best.mse, best.losses
+        else:
+            notes.append("the joint stage diverged; returning the global (uniform) result")
 
     if stage:
         stage("restore")
     t_rest = time.perf_counter()
     fallback = None
     residual_ratio = None
-    if best is None:
+    if kernels is None:
         fallback = "input returned (global stage)" if glob.returned_input else "global (uniform) result"
-        if not glob.returned_input:
-            notes.append("the joint stage diverged; returning the global (uniform) result")
         kernels = torch.from_numpy(glob.kernel_raw).float().expand(P, S, S).clone()
         out = torch.from_numpy(glob.image).permute(2, 0, 1)
-        mse = float("nan")
     else:
-        kernels = best.kernel.reshape(P, S, S).cpu().double()
-        mse = best.mse
         th = p.joint.kernel_threshold
         if th > 0:  # zero the small taps; no recentring — the patches must stay registered
             kernels = torch.where(kernels >= th * kernels.amax(dim=(1, 2), keepdim=True), kernels, torch.zeros_like(kernels))
@@ -238,8 +274,8 @@ def deblur_image_nonuniform(
         if nb.lam == "auto":  # the noise level was estimated once, by the global stage
             nb = replace(nb, lam=nb.lam_for(glob.nonblind["noise_std"]))
         out = deconvolve_patchwise(rgb, kernels.float(), g, nb)
-        if p.joint.final == "dip":
-            out = with_dip_luminance(out, best.x)
+        if p.joint.final == "dip" and dip_x is not None:
+            out = with_dip_luminance(out, dip_x)
         lum_out = luminance_tensor(out.permute(1, 2, 0).numpy())
         reason = check_collapse(lum_out, y.cpu())
         ratio = _residual_ratio(lum_out, y.cpu(), kernels.float(), g, glob.nonblind, p.joint)
@@ -263,13 +299,15 @@ def deblur_image_nonuniform(
         centres=centres,
         global_result=glob,
         preset=p.name,
-        loss=loss_summary(best.losses if best is not None else []),
+        loss=loss_summary(losses),
         data_fit_mse=mse,
         timings={"global": t_global, "joint": t_joint, "restore": t_rest, "total": time.perf_counter() - t_start},
         restarts=restarts,
         fallback=fallback,
         notes=notes,
         residual_ratio=residual_ratio,
+        field=field,
+        camera_motion=field_record,
     )
 
 

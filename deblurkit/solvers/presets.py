@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from deblurkit.solvers.camera_field import CameraFieldConfig
 from deblurkit.solvers.nonblind import HyperLaplacianConfig
 
 
@@ -195,7 +196,9 @@ class NonUniformPreset:
     Attributes:
         name: preset name (``paper`` or ``fast``).
         global_: the first stage, one global kernel by the uniform solver.
-        joint: the second stage, all patch kernels ``w_ki`` (started from the global ``w_k``) and
+        camera: settings of the camera-motion field (``field="camera"``,
+            :class:`~deblurkit.solvers.camera_field.CameraFieldConfig`).
+        joint: the second stage of ``field="free"``, all patch kernels ``w_ki`` (started from the global ``w_k``) and
             the DIP image optimised jointly under the SVOLA operator on the whole luminance
             (``crop`` must be ``None``: every patch needs its data). ``final`` picks the output as
             for the uniform solver; ``"nonblind"`` deconvolves patch-wise
@@ -208,6 +211,7 @@ class NonUniformPreset:
     name: str
     global_: Preset
     joint: Preset
+    camera: CameraFieldConfig = CameraFieldConfig()
 
     def __post_init__(self) -> None:
         if self.joint.crop is not None:
