@@ -43,7 +43,7 @@ def test_patch_kernels_beat_the_global_kernel_on_a_two_kernel_blur():
     small = dict(steps=70, width=16, scales=4, accept_residual_ratio=float("inf"), max_residual_ratio=float("inf"))  # the check is tested elsewhere
     preset = NonUniformPreset("test", FAST.with_(**small), FAST.with_(name="test-svola", crop=None, **small))
     with torch.random.fork_rng(devices=[]):
-        r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="glkm", seed=0)
+        r = deblur_image_nonuniform(y, G, grid=(1, 2), preset=preset, global_prior="glkm", field="free", seed=0)
     kg = r.global_result.kernel_raw
     uniform = (mnc(kg, k1)[0] + mnc(kg, k2)[0]) / 2
     patches = (mnc(r.kernels[0, 0], k1)[0] + mnc(r.kernels[0, 1], k2)[0]) / 2
@@ -92,6 +92,7 @@ def test_cli_blur_nonuniform_and_deblur_nonuniform(tmp_path):
     assert r.exit_code == 1  # the corrupt input fails, the other is done
     rec = json.loads((out / "shake.json").read_text())
     assert rec["result"]["grid"] == [1, 2] and rec["settings"]["nonuniform"] is True
+    assert rec["result"]["field"] == "camera" and len(rec["result"]["camera_motion"]["weights"]) >= 1
     assert (out / "shake_deblurred.png").is_file() and (out / "shake_kernels.png").is_file()
     assert np.load(out / "shake_kernels.npy").shape == (1, 2, 31, 31)
     stamp = (out / "shake.json").stat().st_mtime_ns
@@ -110,7 +111,8 @@ def test_cli_deblur_nonuniform_auto_prior_is_glkm_with_shipped_initializer(tmp_p
     r = runner.invoke(app, ["blur", str(sharp), "--nonuniform", "--grid", "1x2", "--seed", "3", "-o", str(blurry), "-q"])
     assert r.exit_code == 0, r.output
     out = tmp_path / "out"
-    r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "1x2", "--steps", "2", "-q"])
+    r = runner.invoke(app, ["deblur-nonuniform", str(blurry), "-o", str(out), "--grid", "1x2", "--steps", "2", "--field", "free", "-q"])
     assert r.exit_code == 0, r.output
     rec = json.loads((out / "shake.json").read_text())
     assert rec["kernel_prior"] == "glkm" and rec["result"]["global"]["kernel_prior"] == "glkm"
+    assert rec["result"]["field"] == "free" and rec["result"]["camera_motion"] is None
