@@ -8,10 +8,16 @@ import pytest
 import torch
 from skimage import data
 
+from pathlib import Path
+
 from deblurkit.kernels.camera_shake import CameraShake, patch_kernels, render_camera_shake
 from deblurkit.metrics.kernels import mnc
 from deblurkit.physics.camera_field import CameraMotionField, pose_homographies, splat_paths
+from deblurkit.models.serialization import load_kernel_generator
 from deblurkit.solvers.camera_field import CameraFieldConfig, FieldDataTerm, estimate_camera_field, grid_centres
+from deblurkit.solvers.nonuniform import deblur_image_nonuniform
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "kernel_gan_31.safetensors"
 
 
 def _line_kernel(S: int = 15) -> torch.Tensor:
@@ -89,3 +95,17 @@ def test_estimated_field_recovers_a_roll_better_than_the_uniform_kernel():
     # the data term prefers the true field to the uniform start on the restored image
     term = FieldDataTerm(res.latent, y, grid, 21, 0.0)
     assert float(term(torch.from_numpy(truth))) < float(term(start.expand(4, 21, 21)))
+
+
+@pytest.mark.skipif(not WEIGHTS.is_file(), reason="shipped kernel_gan_31 weights not in this checkout")
+def test_nonuniform_solver_with_the_camera_field():
+    y, truth, grid = _rolled_case()
+    G, _ = load_kernel_generator(WEIGHTS, size=31)
+    img = y[0, 0].numpy()[:, :, None]
+    r = deblur_image_nonuniform(img, G, grid=grid, field="camera", seed=0)
+    assert r.field == "camera" and r.kernels.shape == (2, 2, 31, 31)
+    assert r.global_result.returned_input or r.camera_motion is not None
+    rec = r.summary()
+    assert rec["field"] == "camera" and np.isfinite(r.image).all() and r.image.shape == img.shape
+    with pytest.raises(ValueError, match="unknown kernel field"):
+        deblur_image_nonuniform(img, G, grid=grid, field="rigid")

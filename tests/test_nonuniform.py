@@ -92,7 +92,9 @@ def test_cli_blur_nonuniform_and_deblur_nonuniform(tmp_path):
     assert r.exit_code == 1  # the corrupt input fails, the other is done
     rec = json.loads((out / "shake.json").read_text())
     assert rec["result"]["grid"] == [1, 2] and rec["settings"]["nonuniform"] is True
-    assert rec["result"]["field"] == "camera" and len(rec["result"]["camera_motion"]["weights"]) >= 1
+    res = rec["result"]
+    assert res["field"] == "camera"  # the default; its poses are recorded unless the global stage gave up
+    assert res["camera_motion"] is not None or res["fallback"] == "input returned (global stage)"
     assert (out / "shake_deblurred.png").is_file() and (out / "shake_kernels.png").is_file()
     assert np.load(out / "shake_kernels.npy").shape == (1, 2, 31, 31)
     stamp = (out / "shake.json").stat().st_mtime_ns
