@@ -14,7 +14,8 @@ from deblurkit.kernels.camera_shake import CameraShake, patch_kernels, render_ca
 from deblurkit.metrics.kernels import mnc
 from deblurkit.physics.camera_field import CameraMotionField, pose_homographies, splat_paths
 from deblurkit.models.serialization import load_kernel_generator
-from deblurkit.solvers.camera_field import CameraFieldConfig, FieldDataTerm, estimate_camera_field, grid_centres
+from deblurkit.physics.svola import grid_centres
+from deblurkit.solvers.camera_field import CameraFieldConfig, FieldDataTerm, estimate_camera_field
 from deblurkit.solvers.nonuniform import deblur_image_nonuniform
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "kernel_gan_31.safetensors"
@@ -30,7 +31,7 @@ def _line_kernel(S: int = 15) -> torch.Tensor:
 def test_zero_roll_field_is_the_uniform_kernel_on_every_patch():
     k = _line_kernel()
     field = CameraMotionField.from_kernel(k, 120, 160, threshold=0.0)
-    ks = field.kernels(grid_centres(120, 160, (3, 4)), 15)
+    ks = field.kernels(grid_centres(120, 160, (3, 4)).double(), 15)
     assert ks.shape == (12, 15, 15)
     assert torch.allclose(ks, k.expand(12, 15, 15), atol=1e-12)
 

@@ -31,7 +31,7 @@ import torch
 
 from deblurkit.io import read_image, write_image
 from deblurkit.kernels.camera_shake import CameraShake, patch_kernels
-from deblurkit.physics.svola import axis_grid, parse_grid
+from deblurkit.physics.svola import grid_centres, parse_grid
 from deblurkit.solvers.nonblind import HyperLaplacianConfig, deconvolve_patchwise
 from deblurkit.metrics.kernels import mnc
 from deblurkit.metrics.protocols import compare_upto_shift
@@ -48,7 +48,7 @@ def _oracle(blurry: np.ndarray, shake_json: Path, grid: tuple[int, int]) -> np.n
     rec = json.loads(shake_json.read_text())["camera_shake"]
     shake = CameraShake(rec["height"], rec["width"], rec["focal"], np.array(rec["angles_rad"]), np.array(rec["shifts_px"]))
     H, W = blurry.shape[:2]
-    centres = np.array([[r, c] for r in axis_grid(H, grid[0]).centres for c in axis_grid(W, grid[1]).centres], dtype=np.float64)
+    centres = grid_centres(H, W, grid).numpy().astype(np.float64)
     reach = float(np.abs(shake.displacements(centres)).max())
     S = 2 * int(np.ceil(reach)) + 3
     S += 1 - S % 2

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 
 from deblurkit.kernels.gp import LENGTH_SCALES, _matern32_cholesky
 from deblurkit.kernels.render import splat
+from deblurkit.physics.camera_field import pose_homographies
+from deblurkit.physics.svola import grid_centres
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,6 @@ class CameraShake:
 
     def homographies(self) -> np.ndarray:
         """``(T, 3, 3)`` float64 maps from sharp-image pixels ``(col, row, 1)`` to their position at time ``t``."""
-        from deblurkit.physics.camera_field import pose_homographies
-
         Hs = pose_homographies(torch.from_numpy(self.angles), torch.from_numpy(self.shifts), self.focal, self.height, self.width)
         return Hs.numpy()
 
@@ -279,8 +279,6 @@ def synthesize_nonuniform(
     Raises:
         ValueError: bad image shape, or as :func:`random_camera_shake`.
     """
-    from deblurkit.physics.svola import axis_grid
-
     img = np.asarray(sharp, dtype=np.float32)
     if img.ndim != 3:
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
@@ -291,8 +289,7 @@ def synthesize_nonuniform(
         y = render_camera_shake(x, shake)[0].permute(1, 2, 0).numpy()
     if noise > 0:
         y = y + rng.normal(0.0, noise, y.shape)
-    cy, cx = axis_grid(H, grid[0]).centres, axis_grid(W, grid[1]).centres
-    centres = np.array([[[r, c] for c in cx] for r in cy], dtype=np.int64)
+    centres = grid_centres(H, W, grid).reshape(grid[0], grid[1], 2).numpy()
     reach = np.abs(shake.displacements(centres.reshape(-1, 2).astype(np.float64))).max()
     S = max(size, 2 * int(np.ceil(reach)) + 3)
     S += 1 - S % 2

@@ -177,6 +177,10 @@ class CameraMotionField(torch.nn.Module):
             threshold: taps below ``threshold · max kernel`` get no pose (in ``[0, 1)``).
             focal: as for the constructor.
 
+        Returns:
+            A field of ``N`` = (taps kept) poses: roll 0, shifts = tap offsets ``(dx, dy)`` from the
+            centre in pixels, weights = the taps' values.
+
         Raises:
             ValueError: an all-zero or even-sided kernel.
         """

@@ -105,6 +105,23 @@ def axis_grid(length: int, count: int) -> AxisGrid:
     return AxisGrid(length, count, spacing, first)
 
 
+def grid_centres(height: int, width: int, grid: tuple[int, int]) -> torch.Tensor:
+    """Pixel positions of the patch centres of a grid laid on a ``height × width`` image.
+
+    Args:
+        height, width: image size in pixels.
+        grid: ``(rows, cols)``.
+
+    Returns:
+        ``(rows · cols, 2)`` int64 centres ``(row, col)`` in row-major grid order (:func:`axis_grid`).
+
+    Raises:
+        ValueError: as :func:`axis_grid`.
+    """
+    cy, cx = axis_grid(height, grid[0]).centres, axis_grid(width, grid[1]).centres
+    return torch.tensor([[r, c] for r in cy for c in cx], dtype=torch.int64)
+
+
 def grid_windows_1d(axis: AxisGrid, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Raised-cosine partition-of-unity weights of every patch on its own tile.
 

@@ -36,12 +36,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from deblurkit.physics.camera_field import CameraMotionField
-from deblurkit.physics.svola import SVOLABlur, axis_grid
-from deblurkit.solvers.coarse_to_fine import _fwd_diff, l0_restore
+from deblurkit.physics.svola import SVOLABlur, grid_centres
+from deblurkit.solvers.coarse_to_fine import PyramidConfig, _fwd_diff, l0_restore
 from deblurkit.solvers.nonblind import deconvolve_patchwise
 
 Progress = Callable[[int, int, float], None]
@@ -51,10 +50,12 @@ Progress = Callable[[int, int, float], None]
 class CameraFieldConfig:
     """Settings of :func:`estimate_camera_field`.
 
-    The defaults gave the best mean PSNR of three schedules (5×30 steps at 0.1 px, 8×100 at 0.1,
-    8×60 at 0.3: 25.91 / 25.99 / 25.99 dB against 25.60 for the uniform kernel) on 8 camera-shake
-    crops of the training split (``deblurkit synth-set ../shared/data/train/cbsd432 --count 8
-    --split train --crop 256 --seed 1``), the fastest of the two best.
+    Development set: 8 camera-shake crops of the training split (``deblurkit synth-set
+    ../shared/data/train/cbsd432 --count 8 --split train --crop 256 --seed 1 -o nu_dev``); with these
+    defaults ``deblurkit deblur-nonuniform nu_dev/blurry`` gives 26.02 dB against 24.90 for
+    ``deblurkit deblur`` (blurry 24.76; ``benchmarks/probes/nonuniform_report.py``). Two other
+    schedules (5×30 steps at 0.1 px, 8×100 at 0.1) were compared with an unshipped probe; no
+    number is claimed for them.
 
     Attributes:
         iterations: image/field alternations.
@@ -62,10 +63,9 @@ class CameraFieldConfig:
         lr: Adam learning rate of the roll and translations (pixels per step).
         lr_weights: Adam learning rate of the pose log-weights.
         lambda_l0: L0 weight λ of the first image update (intensities in ``[0, 1]``).
-        lambda_decay: λ is divided by this after every alternation.
-        lambda_min: floor of λ (the uniform estimator's ``1e-3``, which keeps the image update from
-            fitting σ = 0.01 noise).
-        gamma: weight of the mean ``‖k_i‖²`` (the uniform estimator's γ).
+        lambda_decay, lambda_min, gamma: the uniform estimator's λ decay, λ floor and kernel-norm
+            weight γ (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`; γ weighs the mean
+            ``‖k_i‖²`` here).
         threshold: taps of the starting kernel below ``threshold · max`` get no pose.
         focal: focal length in pixels; ``None``: the image's longer side.
     """
@@ -75,9 +75,9 @@ class CameraFieldConfig:
     lr: float = 0.3
     lr_weights: float = 0.05
     lambda_l0: float = 2e-3
-    lambda_decay: float = 1.1
-    lambda_min: float = 1e-3
-    gamma: float = 0.1
+    lambda_decay: float = PyramidConfig.lambda_decay
+    lambda_min: float = PyramidConfig.lambda_min
+    gamma: float = PyramidConfig.gamma
     threshold: float = 0.05
     focal: float | None = None
 
@@ -107,12 +107,6 @@ class CameraFieldResult:
     energies: list[float]
 
 
-def grid_centres(height: int, width: int, grid: tuple[int, int]) -> torch.Tensor:
-    """``(P, 2)`` float64 SVOLA patch centres ``(row, col)`` in row-major grid order (:func:`~deblurkit.physics.svola.axis_grid`)."""
-    cy, cx = axis_grid(height, grid[0]).centres, axis_grid(width, grid[1]).centres
-    return torch.tensor([[r, c] for r in cy for c in cx], dtype=torch.float64)
-
-
 class FieldDataTerm:
     """The field update's objective ``E(kernels)`` (module docstring, step 2b).
 
@@ -140,8 +134,9 @@ class FieldDataTerm:
 
     def __call__(self, kernels: torch.Tensor) -> torch.Tensor:
         """``E`` for ``(P, S, S)`` kernels (0-d float64 tensor, differentiable)."""
-        pred = self.op.A(self.gx, kernels.double())[..., :-1, :-1]
-        return ((pred - self.b) ** 2).sum() / self.norm + self.gamma * (kernels.double() ** 2).sum(dim=(1, 2)).mean()
+        k = kernels.double()
+        pred = self.op.A(self.gx, k)[..., :-1, :-1]
+        return ((pred - self.b) ** 2).sum() / self.norm + self.gamma * (k**2).sum(dim=(1, 2)).mean()
 
 
 def estimate_camera_field(
@@ -172,15 +167,15 @@ def estimate_camera_field(
     S = kernel.shape[-1]
     y = y.float()
     field = CameraMotionField.from_kernel(kernel, H, W, cfg.threshold, cfg.focal)
-    centres = grid_centres(H, W, grid)
+    centres = grid_centres(H, W, grid).double()
     opt = torch.optim.Adam(
         [{"params": [field.roll, field.shifts], "lr": cfg.lr}, {"params": [field.logits], "lr": cfg.lr_weights}]
     )
     lam, energies, x = cfg.lambda_l0, [], y
+    with torch.no_grad():
+        ks = field.kernels(centres, S)
     for it in range(cfg.iterations):
-        with torch.no_grad():
-            ks = field.kernels(centres, S).float()
-        x = deconvolve_patchwise(y[0], ks, grid, solve=lambda t, k, lam=lam: l0_restore(t[None], k, lam)[0])[None]
+        x = deconvolve_patchwise(y[0], ks, grid, solve=lambda t, k, lam=lam: l0_restore(t[None], k.float(), lam)[0])[None]
         term = FieldDataTerm(x, y, grid, S, cfg.gamma)
         for _ in range(cfg.steps):
             loss = term(field.kernels(centres, S))
@@ -188,7 +183,8 @@ def estimate_camera_field(
             loss.backward()
             opt.step()
         with torch.no_grad():
-            e = float(term(field.kernels(centres, S)))
+            ks = field.kernels(centres, S)  # the energy's kernels start the next image update
+            e = float(term(ks))
         if not math.isfinite(e):
             raise FloatingPointError("the camera-field update diverged")
         energies.append(e)
@@ -197,12 +193,4 @@ def estimate_camera_field(
             progress(it + 1, cfg.iterations, e)
     for p in field.parameters():
         p.requires_grad_(False)
-    with torch.no_grad():
-        ks = field.kernels(centres, S).float()
-    return CameraFieldResult(field=field, kernels=ks, centres=centres, latent=x.float(), energies=energies)
-
-
-def field_kernel_grid(result: CameraFieldResult, grid: tuple[int, int]) -> np.ndarray:
-    """``(rows, cols, S, S)`` float32 NumPy copy of the patch kernels (the layout of the kernel-field outputs)."""
-    S = result.kernels.shape[-1]
-    return result.kernels.reshape(grid[0], grid[1], S, S).numpy().astype(np.float32)
+    return CameraFieldResult(field=field, kernels=ks.float(), centres=centres, latent=x.float(), energies=energies)

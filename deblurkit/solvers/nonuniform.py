@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from deblurkit.models.kernel_gan import KernelGenerator
-from deblurkit.physics.svola import SVOLABlur, axis_grid, default_grid
+from deblurkit.physics.svola import SVOLABlur, default_grid, grid_centres
 from deblurkit.solvers.camera_field import estimate_camera_field
 from deblurkit.solvers.deblur import deblur_image
 from deblurkit.solvers.initial_kernel import luminance_tensor
@@ -290,8 +290,7 @@ def deblur_image_nonuniform(
 
     # patch centres in the input image (the operator lays its grid on the padded DIP image,
     # (S − 1) / 2 pixels larger on each side: the same centres up to rounding)
-    cy, cx = axis_grid(H, g[0]).centres, axis_grid(W, g[1]).centres
-    centres = np.array([[[r, c] for c in cx] for r in cy], dtype=np.int64)
+    centres = grid_centres(H, W, g).reshape(g[0], g[1], 2).numpy()
     return NonUniformResult(
         image=out.permute(1, 2, 0).cpu().numpy().astype(np.float32),
         kernels=kernels.float().reshape(g[0], g[1], S, S).numpy(),
