@@ -99,6 +99,26 @@ def shard(items: Sequence, rank: int, world_size: int) -> list:
     return list(items[rank::world_size])
 
 
+def diffusion_prior(settings: DeblurSettings, device: torch.device, record: dict):
+    """The built BIRD / BlindDPS prior of ``settings`` (its model loaded once; path and sha256 recorded).
+
+    ``settings.steps`` (if given) sets BIRD's iterations / BlindDPS's reverse steps.
+
+    Raises:
+        DeblurkitError: a missing or malformed diffusion-model folder.
+    """
+    from deblurkit.models.diffusion import load_diffusion_model
+    from deblurkit.solvers.diffusion_priors import BIRDPrior, BlindDPSPrior
+
+    path = Path(settings.diffusion_model) if settings.diffusion_model else WEIGHTS_DIR / "diffusion_64"
+    model = load_diffusion_model(path, device)
+    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
+    record["diffusion_model"] = {"path": str(path), "sha256": sha256(weights) if weights.is_file() else None}
+    if settings.prior == "bird":
+        return BIRDPrior(model) if settings.steps is None else BIRDPrior(model, iterations=settings.steps)
+    return BlindDPSPrior(model) if settings.steps is None else BlindDPSPrior(model, steps=settings.steps)
+
+
 def sha256(path: Path) -> str:
     """Hex sha256 of a file."""
     h = hashlib.sha256()
@@ -127,7 +147,8 @@ class DeblurSettings:
     Attributes:
         prior: image prior: ``"l0"`` (uniform default: the coarse-to-fine estimator's prior only),
             ``"dip"`` (uniform: adds the DIP refinement; non-uniform: the DIP image prior) or a VDIP
-            variant ``"vdip-std" | "vdip-sparse" | "vdip-extreme"`` (uniform: the refinement with that prior).
+            variant ``"vdip-std" | "vdip-sparse" | "vdip-extreme"`` or a diffusion prior ``"bird" | "blinddps"``
+            (uniform: the refinement with that prior).
         kernel_prior: ``"glkm"``, ``"free"``, ``"fcn"`` or ``"auto"`` (uniform:
             :data:`AUTO_KERNEL_PRIOR` when its generator ships, else ``"free"``; non-uniform: the
             global stage's :data:`AUTO_GLOBAL_PRIOR_NONUNIFORM`, GLKM, when an initializer of the
@@ -150,6 +171,8 @@ class DeblurSettings:
         grid: non-uniform only: ``"auto"`` or ``"ROWSxCOLS"``.
         field: non-uniform only: ``"camera"`` or ``"free"`` patch kernels
             (:func:`deblurkit.solvers.nonuniform.deblur_image_nonuniform`).
+        diffusion_model: ``prior`` ``"bird"`` / ``"blinddps"``: a diffusers folder, or ``None`` for
+            ``weights/diffusion_64`` (:func:`deblurkit.models.diffusion.load_diffusion_model`).
     """
 
     prior: str = "l0"
@@ -166,6 +189,7 @@ class DeblurSettings:
     nonuniform: bool = False
     grid: str = "auto"
     field: str = "camera"
+    diffusion_model: str | None = None
 
     def resolved_preset(self):  # noqa: ANN201
         """The :class:`~deblurkit.solvers.presets.Preset` (or, non-uniform,
@@ -285,6 +309,7 @@ def deblur_file(
     """
     from deblurkit.solvers import initial_kernel, luminance_tensor
     from deblurkit.solvers.deblur import deblur_image
+    from deblurkit.solvers.image_priors import DIFFUSION_PRIOR_NAMES
     from deblurkit.solvers.kernel_size import (
         auto_kernel_size,
         auto_kernel_sizes,
@@ -368,8 +393,12 @@ def deblur_file(
         atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
         return record
     else:
+        diffusion = diffusion_prior(settings, device, record) if settings.prior in DIFFUSION_PRIOR_NAMES else None
+
         def estimate(s_: int, image_prior: str):
             m = models_for(s_)
+            if diffusion is not None and image_prior == settings.prior:
+                image_prior = diffusion
             try:
                 return deblur_image(
                     img, kernel_prior=kernel_prior, preset=settings.resolved_preset(), kernel_size=s_,

@@ -75,7 +75,7 @@ def test_vdip_outputs_mean_and_std():
     assert p.channels(1) == 2 and torch.equal(p.image(out), out[:, :1]) and torch.equal(p.std(out), out[:, 1:])
     assert make_image_prior("dip").channels(3) == 3
     with pytest.raises(ValueError, match="unknown image prior"):
-        make_image_prior("bird")
+        make_image_prior("tv")
     with pytest.raises(ValueError, match="unknown VDIP"):
         VDIPPrior("dark")
 

@@ -20,6 +20,7 @@ from deblurkit.cli.example import example
 from deblurkit.cli.initializer import estimate_kernel_cmd, initializer_report_cmd, train_initializer_cmd
 from deblurkit.cli.kernel_prior import kernel_prior_report_cmd
 from deblurkit.cli.synth import synth_kernels
+from deblurkit.cli.train_diffusion import train_diffusion_cmd
 from deblurkit.cli.train_gan import train_kernel_gan_cmd
 
 app = typer.Typer(
@@ -61,6 +62,7 @@ app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown
 app.command("train-kernel-gan")(train_kernel_gan_cmd)
 app.command("kernel-prior-report")(kernel_prior_report_cmd)
 app.command("train-initializer")(train_initializer_cmd)
+app.command("train-diffusion")(train_diffusion_cmd)
 app.command("estimate-kernel")(estimate_kernel_cmd)
 app.command("initializer-report")(initializer_report_cmd)
 

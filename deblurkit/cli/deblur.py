@@ -33,9 +33,13 @@ def deblur(
     inputs: InputsArg,
     output_dir: OutputDirOpt = Path("deblurred"),
     prior: Annotated[
-        Literal["l0", "dip", "vdip-std", "vdip-sparse", "vdip-extreme"],
-        typer.Option("--prior", help="Image prior: l0 (the coarse-to-fine estimator's sparse-gradient prior; seconds to a minute on a CPU); dip (adds GLKM's joint DIP + latent-kernel refinement; several minutes on a CPU); vdip-std / vdip-sparse / vdip-extreme (the same refinement with the variational DIP of Huo et al. 2023 and its sparse-gradient or extreme-channel prior; about as long as dip). With --kernel-prior fcn: the image prior of SelfDeblur's loop."),
+        Literal["l0", "dip", "vdip-std", "vdip-sparse", "vdip-extreme", "bird", "blinddps"],
+        typer.Option("--prior", help="Image prior: l0 (the coarse-to-fine estimator's sparse-gradient prior; seconds to a minute on a CPU); dip (adds GLKM's joint DIP + latent-kernel refinement; several minutes on a CPU); vdip-std / vdip-sparse / vdip-extreme (the same refinement with the variational DIP of Huo et al. 2023 and its sparse-gradient or extreme-channel prior; about as long as dip); bird / blinddps (the refinement with a diffusion model: BIRD's optimised DDIM inversion or BlindDPS's posterior sampling, on the central ≤128 px of the kernel-estimation window; minutes on a CPU, see --diffusion-model). With --kernel-prior fcn: the image prior of SelfDeblur's loop."),
     ] = "l0",
+    diffusion_model: Annotated[
+        Path | None,
+        typer.Option("--diffusion-model", help="--prior bird/blinddps: a local diffusers folder (unet/ + scheduler/, e.g. an unconditional DDPM); default weights/diffusion_64 (deblurkit train-diffusion)."),
+    ] = None,
     kernel_prior: Annotated[
         Literal["auto", "glkm", "free", "fcn"],
         typer.Option("--kernel-prior", help="glkm (kernel in GLKM's latent space, coarse to fine), free (pixel kernel, same loop), fcn (SelfDeblur's DIP baseline, minutes), auto: glkm when its generator ships."),
@@ -66,7 +70,7 @@ def deblur(
     settings = DeblurSettings(
         prior=prior, kernel_prior=kernel_prior, preset=preset, kernel_size=kernel_size, seed=seed,
         gan=str(gan) if gan else None, initializer=str(initializer) if initializer else None, init_only=init_only, steps=steps,
-        estimates=estimates, workers=workers,
+        estimates=estimates, workers=workers, diffusion_model=str(diffusion_model) if diffusion_model else None,
     )
     settings.resolved_kernel_size()  # a malformed size fails before any work
     run_batch(inputs, output_dir, settings, glob, device, overwrite, quiet, "deblurring")

@@ -31,7 +31,7 @@ import torch
 from deblurkit.models.kernel_gan import KernelGenerator
 from deblurkit.physics.noise import estimate_noise_std
 from deblurkit.solvers.coarse_to_fine import PyramidConfig, estimate_kernel_c2f
-from deblurkit.solvers.image_priors import IMAGE_PRIOR_NAMES, make_image_prior
+from deblurkit.solvers.image_priors import IMAGE_PRIOR_NAMES, ImagePrior, make_image_prior
 from deblurkit.solvers.initial_kernel import initial_feature_map, luminance_tensor
 from deblurkit.solvers.inversion import FitConfig, fit_generator
 from deblurkit.solvers.joint import Progress, solve_with_restarts
@@ -59,7 +59,7 @@ def deblur_image_pyramid(
     preset: Preset,
     generator: KernelGenerator | None = None,
     initializer: torch.nn.Module | None = None,
-    image_prior: str = "l0",
+    image_prior: str | ImagePrior = "l0",
     seed: int = 0,
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
@@ -75,7 +75,9 @@ def deblur_image_pyramid(
             for a network image prior, the DIP schedule.
         generator: the kernel generator (``"glkm"``, and the network image priors).
         initializer: optional kernel initializer ``E``; adds the start ``g1(E(y))``.
-        image_prior: ``"l0"`` or a network prior of :data:`IMAGE_PRIORS` (needs ``kernel_model="glkm"``).
+        image_prior: ``"l0"``, a prior name of :data:`IMAGE_PRIORS` or an
+            :class:`~deblurkit.solvers.image_priors.ImagePrior` (a diffusion prior is passed built,
+            with its model; all but ``"l0"`` need ``kernel_model="glkm"``).
         seed: seeds the random starts and the DIP.
         progress: ``progress(step, total, loss)``; the estimator's steps, then the DIP's.
         device: ``"cpu"`` or a CUDA device.
@@ -89,10 +91,11 @@ def deblur_image_pyramid(
         ValueError: unknown ``kernel_model`` / ``image_prior``; a network prior without GLKM; a window
             too small for the kernel.
     """
-    if image_prior not in IMAGE_PRIORS:
+    if isinstance(image_prior, str) and image_prior not in IMAGE_PRIORS:
         raise ValueError(f"unknown image prior {image_prior!r}; use one of {', '.join(IMAGE_PRIORS)}")
-    if image_prior != "l0" and kernel_model != "glkm":
-        raise ValueError(f"the {image_prior} refinement optimises GLKM's latent code: use kernel model 'glkm'")
+    prior_name = image_prior if isinstance(image_prior, str) else image_prior.name
+    if prior_name != "l0" and kernel_model != "glkm":
+        raise ValueError(f"the {prior_name} refinement optimises GLKM's latent code: use kernel model 'glkm'")
     t0 = time.perf_counter()
     device = torch.device(device)
     H, W, _ = img.shape
@@ -117,7 +120,7 @@ def deblur_image_pyramid(
     t_est = time.perf_counter() - t0
     losses = list(est.energies)
     code = est.w
-    if image_prior != "l0":
+    if prior_name != "l0":
         p = preset
         w_start = est.w
         if w_start is None:
@@ -133,9 +136,9 @@ def deblur_image_pyramid(
             k_raw = res.kernel.detach().cpu().float()
             losses = res.losses
             code = prior.w.detach().clone()
-            notes.append(f"kernel refined by the joint {image_prior} + w_k optimisation ({p.steps} steps)")
+            notes.append(f"kernel refined by the joint {prior_name} + w_k optimisation ({len(res.losses)} steps)")
         else:
-            notes.append(f"the {image_prior} refinement diverged; kept the coarse-to-fine kernel")
+            notes.append(f"the {prior_name} refinement diverged; kept the coarse-to-fine kernel")
         t_est = time.perf_counter() - t0
 
     t1 = time.perf_counter()

@@ -19,6 +19,7 @@ import torch
 from deblurkit.models.kernel_gan import KernelGenerator
 from deblurkit.solvers.blind import deblur_image_pyramid
 from deblurkit.solvers.dip_pipeline import deblur_image_dip
+from deblurkit.solvers.image_priors import ImagePrior
 from deblurkit.solvers.joint import Progress
 from deblurkit.solvers.kernel_size import auto_kernel_size
 from deblurkit.solvers.presets import Preset, get_preset
@@ -37,7 +38,7 @@ def deblur_image(
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
     workers: int | None = None,
-    image_prior: str = "l0",
+    image_prior: str | ImagePrior = "l0",
 ) -> DeblurResult:
     """Blind deblurring of one image: coarse-to-fine GLKM / free kernel, or the DIP pipeline.
 
@@ -70,7 +71,9 @@ def deblur_image(
             threads per estimate, not on ``workers``.
         image_prior: coarse-to-fine pipeline: ``"l0"`` or a network prior (``"dip"``, ``"vdip-std"``,
             ``"vdip-sparse"``, ``"vdip-extreme"``: adds GLKM Algorithm 2's joint refinement with that
-            image prior, :mod:`deblurkit.solvers.image_priors`); DIP pipeline (``"fcn"``): the image
+            image prior, :mod:`deblurkit.solvers.image_priors`; or a built
+            :class:`~deblurkit.solvers.image_priors.ImagePrior` such as the diffusion priors of
+            :mod:`deblurkit.solvers.diffusion_priors`); DIP pipeline (``"fcn"``): the image
             network's prior (``"l0"`` means ``"dip"`` there).
 
     Returns:

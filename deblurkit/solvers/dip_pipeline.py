@@ -61,7 +61,7 @@ def deblur_image_dip(
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
     workers: int | None = None,
-    image_prior: str = "dip",
+    image_prior: str | ImagePrior = "dip",
 ) -> DeblurResult:
     """Blind uniform deblurring of one image by the pipeline of the module docstring.
 
@@ -81,7 +81,8 @@ def deblur_image_dip(
         device: ``"cpu"`` or a CUDA device.
         workers: estimates computed concurrently (:func:`~deblurkit.solvers.attempts.estimate_workers`).
         image_prior: the image network's prior (:data:`~deblurkit.solvers.image_priors.IMAGE_PRIOR_NAMES`:
-            ``"dip"`` as SelfDeblur / GLKM Algorithm 2, or a VDIP variant).
+            ``"dip"`` as SelfDeblur / GLKM Algorithm 2, or a VDIP variant), or a built
+            :class:`~deblurkit.solvers.image_priors.ImagePrior` (the diffusion priors).
 
     Returns:
         :class:`~deblurkit.solvers.result.DeblurResult` of the kept estimate, one record per

@@ -1,7 +1,8 @@
 """Image priors of the joint DIP + kernel loop: DIP and the variational DIP (VDIP) family.
 
-An image prior tells :func:`deblurkit.solvers.joint.joint_optimize` how many channels the image
-network outputs, which of them are the image, and the loss of a step; the kernel prior
+An image prior tells :func:`deblurkit.solvers.joint.joint_optimize` what generates the image (its
+:meth:`ImagePrior.source`: a DIP network by default, a diffusion model's reverse chain for BIRD), how
+many channels it outputs, which of them are the image, and the loss of a step; the kernel prior
 (:mod:`deblurkit.solvers.kernel_priors`) and the forward operator stay independent of it, so every
 prior runs with GLKM's latent kernel, SelfDeblur's FCN kernel and the non-uniform SVOLA operator.
 
@@ -25,6 +26,7 @@ prior runs with GLKM's latent kernel, SelfDeblur's FCN kernel and the non-unifor
     ``Σ log σ``;
   - ``"extreme"`` — the extreme channel prior (dark and bright channels over 35 × 35 × 3 windows,
     the code's ``get_negative_kl`` of ``VDIP_Extreme``), re-weighted the same way, minus the entropy.
+- The diffusion priors ``"bird"`` and ``"blinddps"`` (:mod:`deblurkit.solvers.diffusion_priors`).
 """
 
 from __future__ import annotations
@@ -33,26 +35,107 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from deblurkit.models.dip import SkipConfig, SkipNet
+from deblurkit.runtime import seeded_global_rng
 from deblurkit.solvers.losses import data_fit_loss
 
 #: ``operator(x, k) → y_hat`` as in :mod:`deblurkit.solvers.joint`.
 Operator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: The names accepted by :func:`make_image_prior` (and by ``deblurkit deblur --prior``).
-IMAGE_PRIOR_NAMES = ("dip", "vdip-std", "vdip-sparse", "vdip-extreme")
+#: The network priors (DIP family) accepted by :func:`make_image_prior`.
+NETWORK_PRIOR_NAMES = ("dip", "vdip-std", "vdip-sparse", "vdip-extreme")
+#: The diffusion priors (:mod:`deblurkit.solvers.diffusion_priors`; need a diffusion model).
+DIFFUSION_PRIOR_NAMES = ("bird", "blinddps")
+#: Every name accepted by :func:`make_image_prior` (and by ``deblurkit deblur --prior``).
+IMAGE_PRIOR_NAMES = NETWORK_PRIOR_NAMES + DIFFUSION_PRIOR_NAMES
+
+
+class ImageSource(nn.Module):
+    """What generates the image estimate of the joint loop: ``forward(generator=None) → (1, C', H, W)``.
+
+    ``generator`` given: a training step's output (a DIP adds its input noise from it); ``None``:
+    the deterministic final output. :meth:`param_groups` are its Adam groups; :meth:`after_step`
+    runs after every optimiser step (e.g. a projection).
+    """
+
+    def param_groups(self) -> list[dict]:  # pragma: no cover - interface
+        """Adam parameter groups ``[{"params": [...], "lr": float}, ...]``."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after every optimiser step (default: nothing)."""
+
+
+class DIPSource(ImageSource):
+    """The DIP image network of SelfDeblur / GLKM Algorithm 2 on fixed input noise.
+
+    A :class:`deblurkit.models.dip.SkipNet` (initialised from the global RNG seeded with ``seed``
+    under a lock, so concurrent estimates stay deterministic) maps ``z_x ~ U(0, 0.1)`` (8 channels,
+    drawn from ``generator``) plus ``N(0, input_noise_std²)`` noise redrawn every training step to
+    ``(1, out_channels, H, W)`` in ``(0, 1)``; Adam learning rate ``preset.lr_image``.
+
+    Args:
+        out_channels: network outputs; H, W: output size in pixels; preset: network widths, depth,
+            ``lr_image`` and ``input_noise_std``; seed: initialisation seed; generator: draws ``z_x``;
+            device: where to run.
+    """
+
+    def __init__(self, out_channels: int, H: int, W: int, preset, seed: int, generator: torch.Generator, device) -> None:
+        super().__init__()
+        cfg = SkipConfig(
+            in_channels=8,
+            out_channels=out_channels,
+            down=(preset.width,) * preset.scales,
+            up=(preset.width,) * preset.scales,
+            skip=(preset.skip_channels,) * preset.scales,
+        )
+        with seeded_global_rng(seed):
+            self.net = SkipNet(cfg).to(device)
+        Hi, Wi = self.net.input_size(H, W)
+        self.register_buffer("z", (torch.rand(1, 8, Hi, Wi, generator=generator) * 0.1).to(device))
+        self.size, self.lr, self.noise_std = (H, W), preset.lr_image, preset.input_noise_std
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.net.parameters()), "lr": self.lr}]
+
+    def forward(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = self.z
+        if generator is not None:
+            z = z + torch.randn(z.shape, generator=generator).to(z.device) * self.noise_std
+        out = self.net(z)
+        H, W = self.size
+        dh, dw = (out.shape[-2] - H) // 2, (out.shape[-1] - W) // 2
+        return out[..., dh : dh + H, dw : dw + W]
 
 
 class ImagePrior:
-    """Interface: ``channels(c)``, ``image(out)``, ``loss(out, k, operator, y, phase, generator)``.
+    """Interface: ``source(...)``, ``channels(c)``, ``image(out)``, ``loss(out, k, operator, y, phase, generator)``.
 
-    Shapes: the network output ``out`` is ``(B, channels(c), H, W)`` float in ``(0, 1)`` (sigmoid),
+    Shapes: the source's output ``out`` is ``(B, channels(c), H, W)`` float in ``[0, 1]``,
     ``H = h + S − 1``; ``k`` the kernel prior's ``(N, 1, S, S)``; ``y`` the ``(B, c, h, w)``
     observation in ``[0, 1]``; ``operator(x, k) → (B, c, h, w)``. Implementations keep no state
     between calls, so one instance serves concurrent estimates.
+
+    Attributes:
+        kernel_lr: ``None`` (the preset's kernel learning rates) or the absolute Adam learning rate
+            of GLKM's ``w_k`` with this prior (GLKM Algorithm 3 sets one per diffusion prior).
+        window: ``None`` or the largest side (pixels) of the observation the prior runs on; a larger
+            uniform observation is centre-cropped first (the diffusion priors' cost).
     """
 
     name = "base"
+    kernel_lr: float | None = None
+    window: int | None = None
+
+    def source(self, channels: int, H: int, W: int, preset, seed: int, generator: torch.Generator, device) -> ImageSource:
+        """The image generator of one run (default :class:`DIPSource`)."""
+        return DIPSource(channels, H, W, preset, seed, generator, device)
+
+    def schedule(self, preset):
+        """The joint loop's schedule (a :class:`~deblurkit.solvers.presets.Preset`) for this prior; default ``preset``."""
+        return preset
 
     def channels(self, c: int) -> int:
         """Output channels of the image network for a ``c``-channel image."""
@@ -241,12 +324,24 @@ class VDIPPrior(ImagePrior):
         return fit + self.kl_weight * self.kl(out, k, generator)
 
 
-def make_image_prior(name: str) -> ImagePrior:
-    """The image prior called ``name`` (one of :data:`IMAGE_PRIOR_NAMES`).
+def make_image_prior(name, diffusion=None) -> ImagePrior:
+    """The image prior called ``name`` (one of :data:`IMAGE_PRIOR_NAMES`), or ``name`` itself if it is one.
+
+    Args:
+        name: a prior name, or an :class:`ImagePrior` (returned unchanged).
+        diffusion: the :class:`~deblurkit.models.diffusion.DiffusionModel` of ``"bird"`` / ``"blinddps"``.
 
     Raises:
-        ValueError: an unknown name.
+        ValueError: an unknown name, or a diffusion prior without a diffusion model.
     """
+    if isinstance(name, ImagePrior):
+        return name
+    if name in DIFFUSION_PRIOR_NAMES:
+        from deblurkit.solvers.diffusion_priors import BIRDPrior, BlindDPSPrior
+
+        if diffusion is None:
+            raise ValueError(f"the {name} prior needs a diffusion model (--diffusion-model)")
+        return BIRDPrior(diffusion) if name == "bird" else BlindDPSPrior(diffusion)
     if name == "dip":
         return DIPPrior()
     if name in ("vdip-std", "vdip-sparse", "vdip-extreme"):

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deblurkit.models.dip import SkipConfig, SkipNet
 from deblurkit.physics.blur import UniformBlur
-from deblurkit.runtime import seeded_global_rng
 from deblurkit.solvers.image_priors import DIPPrior, ImagePrior
 from deblurkit.solvers.kernel_priors import KernelPrior
 from deblurkit.solvers.presets import Preset
@@ -127,10 +125,13 @@ def joint_optimize(
             (:class:`deblurkit.physics.UniformBlur` ``mode="valid"``).
         seed: seeds the network initialisation and the noise (deterministic on the CPU).
         progress: called as ``progress(step, total, loss)`` after every step (1-based).
-        image_prior: what the network outputs and the loss of a step
+        image_prior: what generates the image, what it outputs and the loss of a step
             (:mod:`deblurkit.solvers.image_priors`); default :class:`~deblurkit.solvers.image_priors.DIPPrior`
             (the loss above). A variational prior (VDIP) replaces the MSE phase's loss by its
-            negative ELBO; ``x`` is then its posterior mean.
+            negative ELBO (``x`` is then its posterior mean); BIRD replaces the DIP network by a
+            diffusion model's reverse chain from an optimised ``x_T`` and the schedule by its own
+            (:meth:`~deblurkit.solvers.image_priors.ImagePrior.schedule`); a prior with a
+            ``sample`` method (BlindDPS) replaces the whole loop by its posterior sampling.
 
     Returns:
         :class:`SolveResult`. A non-finite loss stops the loop early with ``diverged`` set.
@@ -145,28 +146,19 @@ def joint_optimize(
     device = y.device
     op = operator or UniformBlur(mode="valid").A
     ip = image_prior or DIPPrior()
+    if hasattr(ip, "sample"):  # a posterior sampler (BlindDPS) runs its own reverse diffusion
+        return ip.sample(y, prior, op, seed=seed, progress=progress)
+    preset = ip.schedule(preset)
     S = prior.size
     h, w = y.shape[-2:]
     H, W = h + S - 1, w + S - 1
     t0 = time.perf_counter()
-    cfg = SkipConfig(
-        in_channels=8,
-        out_channels=ip.channels(y.shape[1]),
-        down=(preset.width,) * preset.scales,
-        up=(preset.width,) * preset.scales,
-        skip=(preset.skip_channels,) * preset.scales,
-    )
-    # The network's initialisation draws from torch's global RNG: seed it under a lock so that
-    # estimates running in concurrent threads (deblur_image's `workers`) stay deterministic. All
-    # later randomness comes from the explicit generator `gen`.
-    with seeded_global_rng(seed):
-        net = SkipNet(cfg).to(device)
     gen = torch.Generator().manual_seed(seed)
-    Hi, Wi = net.input_size(H, W)
-    z = (torch.rand(1, 8, Hi, Wi, generator=gen) * 0.1).to(device)
-    groups = [{"params": list(net.parameters()), "lr": preset.lr_image}]
+    source = ip.source(ip.channels(y.shape[1]), H, W, preset, seed, gen, device)
+    groups = source.param_groups()
     for g in prior.param_groups():
-        groups.append({**g, "lr": g["lr"] * preset.kernel_lr_scale})
+        lr = ip.kernel_lr if ip.kernel_lr is not None and prior.name == "glkm" else g["lr"] * preset.kernel_lr_scale
+        groups.append({**g, "lr": lr})
     opt = torch.optim.Adam(groups)
     milestones = sorted({max(1, round(f * preset.steps)) for f in preset.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=preset.gamma)
@@ -174,11 +166,10 @@ def joint_optimize(
     warm_steps = round(preset.kernel_warmup * preset.steps)
     losses: list[float] = []
     diverged = None
-    net.train()
+    source.train()
     prior.train()
     for step in range(1, preset.steps + 1):
-        noise = torch.randn(z.shape, generator=gen).to(device) * preset.input_noise_std
-        out = centre_crop(net(z + noise), H, W)
+        out = source(gen)
         with torch.set_grad_enabled(step > warm_steps):  # kernel held during the warm-up
             k = prior()
         loss = ip.loss(out, k, op, y, "mse" if step <= mse_steps else "ssim", gen)
@@ -190,14 +181,15 @@ def joint_optimize(
             diverged = "non-finite loss"
             break
         opt.step()
+        source.after_step()
         sched.step()
         if progress is not None:
             progress(step, preset.steps, value)
     with torch.no_grad():
-        net.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
-        x = ip.image(centre_crop(net(z), H, W))
-        net.train()
-        x_train = ip.image(centre_crop(net(z), H, W))
+        source.eval()  # BatchNorm: running statistics, as SelfDeblur's final forward pass
+        x = ip.image(source())
+        source.train()
+        x_train = ip.image(source())
         k = prior().detach()
         # Prefer whichever BN mode fits the data better (no ground truth involved).
         mse_eval = float(F.mse_loss(op(x, k), y))
@@ -248,6 +240,10 @@ def solve_with_restarts(
     """
     notes: list[str] = []
     restarts = 0
+    win = getattr(image_prior, "window", None)
+    if win is not None and operator is None and max(y.shape[-2:]) > win:
+        y = centre_crop(y, min(win, y.shape[-2]), min(win, y.shape[-1]))
+        notes.append(f"the {image_prior.name} prior runs on the central {y.shape[-2]}×{y.shape[-1]} of the window")
     h, w = y.shape[-2:]
     for attempt in range(preset.max_restarts + 1):
         prior = build_prior(seed + attempt)
