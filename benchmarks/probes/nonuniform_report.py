@@ -16,7 +16,8 @@ the ceiling of a perfect kernel field: every channel deconvolved patch-wise
 (:func:`deblurkit.solvers.nonblind.deconvolve_patchwise`, the product's non-blind step) with the
 true PSFs of the recorded camera motion at the centres of an ``R × C`` grid — a benchmark, never
 part of the product. Writes ``OUT.md`` and
-``OUT_sheet.png`` (blurry | uniform | non-uniform | kernel field | ground truth for a few images).
+``OUT_sheet.png`` (blurry | uniform | non-uniform | estimated kernel field | true kernel field drawn on the
+ground truth, for a few images).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main() -> None:
             if len(sheet) < a.sheet_count and u is not None:
                 centres = np.array(rec["result"]["patch_centres"])
                 field = kernel_field(n, ks, centres)
-                sheet.append(SheetRow([blurry, u, n, field, gt], [None, np.load(a.uniform / f"{name}_kernel.npy"), None, None, None], name))
+                true_field = kernel_field(gt, truth, centres)
+                sheet.append(SheetRow([blurry, u, n, field, true_field], [None, np.load(a.uniform / f"{name}_kernel.npy"), None, None, None], name))
         rows.append(row)
 
     def fmt(v, i=0, d=2):  # noqa: ANN001, ANN202
@@ -131,7 +133,7 @@ def main() -> None:
     a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.with_suffix(".md").write_text("\n".join(lines) + "\n")
     if sheet:
-        img = contact_sheet(sheet, titles=["blurry", "uniform deblur", "deblur-nonuniform", "kernel field", "ground truth"], height=200)
+        img = contact_sheet(sheet, titles=["blurry", "uniform deblur", "deblur-nonuniform", "estimated kernel field", "true field on the sharp image"], height=200)
         write_image(a.output.with_name(a.output.name + "_sheet.png"), img, bit_depth=8)
     print("\n".join(lines))
 

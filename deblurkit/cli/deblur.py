@@ -52,7 +52,7 @@ def deblur(
     gan: GanOpt = None,
     initializer: InitializerOpt = None,
     init_only: Annotated[bool, typer.Option("--init-only", help="Only write the initial kernel G(E(y)).")] = False,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the preset's optimisation steps.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Override the preset's optimisation steps (--prior bird: its iterations N; blinddps: its reverse-diffusion steps).")] = None,
     estimates: Annotated[
         int | None,
         typer.Option("--estimates", min=1, help="Kernel estimates cross-checked before one is accepted (fast: 2; 1 = no cross-check, about half the time)."),
