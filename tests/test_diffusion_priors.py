@@ -13,7 +13,7 @@ from deblurkit.errors import DeblurkitError
 from deblurkit.io import write_image
 from deblurkit.models.diffusion import from_modules, import_diffusers, load_diffusion_model, small_unet
 from deblurkit.physics import blur
-from deblurkit.solvers.diffusion_priors import BIRDPrior, BlindDPSPrior, ddim_step, ddim_timesteps
+from deblurkit.solvers.diffusion_priors import BIRDPrior, BlindDPSPrior, DDIMChainSource, ddim_step, ddim_timesteps, spaced_timesteps
 from deblurkit.solvers.image_priors import make_image_prior
 from deblurkit.solvers.joint import joint_optimize
 from deblurkit.solvers.kernel_priors import FCNPrior, GLKMPrior
@@ -49,6 +49,7 @@ def test_ddim_time_grid_and_deterministic_step():
     assert ddim_timesteps(1000, 100) == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
     with pytest.raises(ValueError):
         ddim_timesteps(1000, 0)
+    assert spaced_timesteps(1000, 4) == [999, 749, 500, 250]
     model = from_modules(*_tiny_model())
     x = torch.randn(1, 1, 8, 8)
     # the last step (to ᾱ = 1) returns the prediction x̂₀ itself
@@ -57,6 +58,13 @@ def test_ddim_time_grid_and_deterministic_step():
     a = float(model.alphas_cumprod[99])
     eps = model.eps(x, 99)
     assert torch.allclose(x0, ((x - math.sqrt(1 - a) * eps) / math.sqrt(a)).clamp(-1, 1), atol=1e-6)
+    # BIRD's x_T: padded to the UNet's factor, rescaled to norm √n after a step
+    src = DDIMChainSource(model, 1, 13, 15, 250, 0.1, torch.Generator().manual_seed(0))
+    assert src.x_T.shape == (1, 1, 14, 16) and src().shape == (1, 1, 13, 15)
+    with torch.no_grad():
+        src.x_T.mul_(3.0)
+    src.after_step()
+    assert float(src.x_T.detach().norm()) == pytest.approx(math.sqrt(14 * 16), rel=1e-5)
 
 
 def test_folder_loads_and_bad_folders_give_one_line_errors(model_dir, tmp_path):
@@ -81,7 +89,7 @@ def test_folder_loads_and_bad_folders_give_one_line_errors(model_dir, tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_bird_lowers_its_loss_and_projects_x_T(model_dir):
+def test_bird_lowers_its_loss_on_its_own_schedule(model_dir):
     model = load_diffusion_model(model_dir)
     y = _observation()
     prior = BIRDPrior(model, step=250, iterations=8, lr=0.05)
