@@ -17,8 +17,8 @@ centre-cropped).
   with a large step δt started from ``x_T``; ``x_T`` and the degradation's parameters are optimised
   jointly by Adam on the data term. GLKM Algorithm 3 uses δt = 100, N = 100 iterations, learning
   rates 3e-3 for ``x_T`` and 2e-4 for ``w_k``. After each step ``x_T`` is rescaled to norm ``√n``
-  (``n`` its number of values), where a standard Gaussian concentrates, so that the chain keeps
-  seeing inputs of the kind it was trained on.
+  (``n`` its number of values), where a standard Gaussian concentrates ("x_T is normalized after
+  each update step following the official implementation of BIRD", GLKM §V-A).
 - :class:`BlindDPSPrior` — Chung, Kim, Kim & Ye, *Parallel Diffusion Models of Operator and Image for
   Blind Inverse Problems*, CVPR 2023 (BlindDPS), with the kernel diffusion model replaced by the
   kernel prior of the joint loop (GLKM's latent ``w_k``, or SelfDeblur's FCN as the baseline), as
