@@ -16,6 +16,7 @@ share, so every output is written exactly once. No CLI code here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -99,24 +100,31 @@ def shard(items: Sequence, rank: int, world_size: int) -> list:
     return list(items[rank::world_size])
 
 
-def diffusion_prior(settings: DeblurSettings, device: torch.device, record: dict):
-    """The built BIRD / BlindDPS prior of ``settings`` (its model loaded once; path and sha256 recorded).
+@functools.lru_cache(maxsize=2)
+def _diffusion_model(path: Path, device: torch.device):  # noqa: ANN202
+    """The diffusion model of a folder and its weights' sha256, read once per batch run."""
+    from deblurkit.models.diffusion import load_diffusion_model
 
-    ``settings.steps`` (if given) sets BIRD's iterations / BlindDPS's reverse steps.
+    model = load_diffusion_model(path, device)
+    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
+    return model, sha256(weights) if weights.is_file() else None
+
+
+def diffusion_prior(settings: DeblurSettings, device: torch.device, record: dict):
+    """The built BIRD / BlindDPS prior of ``settings``; the model's path and sha256 go into ``record``.
+
+    The model is loaded once per folder and device (cached); ``settings.steps`` (if given) sets
+    BIRD's iterations / BlindDPS's reverse steps.
 
     Raises:
         DeblurkitError: a missing or malformed diffusion-model folder.
     """
-    from deblurkit.models.diffusion import load_diffusion_model
-    from deblurkit.solvers.diffusion_priors import BIRDPrior, BlindDPSPrior
+    from deblurkit.solvers.image_priors import make_image_prior
 
     path = Path(settings.diffusion_model) if settings.diffusion_model else WEIGHTS_DIR / "diffusion_64"
-    model = load_diffusion_model(path, device)
-    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
-    record["diffusion_model"] = {"path": str(path), "sha256": sha256(weights) if weights.is_file() else None}
-    if settings.prior == "bird":
-        return BIRDPrior(model) if settings.steps is None else BIRDPrior(model, iterations=settings.steps)
-    return BlindDPSPrior(model) if settings.steps is None else BlindDPSPrior(model, steps=settings.steps)
+    model, digest = _diffusion_model(path, torch.device(device))
+    record["diffusion_model"] = {"path": str(path), "sha256": digest}
+    return make_image_prior(settings.prior, diffusion=model, steps=settings.steps)
 
 
 def sha256(path: Path) -> str:

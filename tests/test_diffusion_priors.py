@@ -117,7 +117,7 @@ def test_blinddps_samples_with_a_glkm_kernel(model_dir):
     assert res.x.shape == (1, 1, 60 + 30, 60 + 30)
 
 
-def test_unknown_or_modelless_diffusion_prior():
+def test_diffusion_prior_without_a_model():
     with pytest.raises(ValueError, match="needs a diffusion model"):
         make_image_prior("bird")
 

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import torch
 import typer
 
-from deblurkit.cli.common import DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, info, progress_bar, setup
+from deblurkit.cli.common import DeviceOpt, OverwriteOpt, QuietOpt, SeedOpt, existing_outputs, info, progress_bar, setup
 from deblurkit.datasets.blurry_patches import load_sharp_images
 from deblurkit.errors import DeblurkitError
 from deblurkit.models.diffusion import import_diffusers
@@ -52,7 +52,7 @@ def train_diffusion_cmd(
     if size not in (64, 128):
         raise DeblurkitError(f"--size must be 64 or 128, got {size}")
     out = output or Path(f"weights/diffusion_{size}")
-    if (out / "unet" / "diffusion_pytorch_model.safetensors").is_file() and not overwrite:
+    if existing_outputs([out / "unet" / "diffusion_pytorch_model.safetensors"], overwrite):
         info(f"{out} exists; skipping (use --overwrite to redo)")
         return
     if threads:

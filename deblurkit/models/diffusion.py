@@ -56,14 +56,12 @@ class DiffusionModel:
         alphas_cumprod: ``(T,)`` float32 ``ᾱ_t`` of the training schedule (Ho et al. 2020 Eq. (4)).
         channels: image channels of the model (1 or 3).
         factor: the UNet's total down-sampling factor; window sides must be multiples of it.
-        path: where it was loaded from (``None`` for an in-memory model).
     """
 
     unet: torch.nn.Module
     alphas_cumprod: torch.Tensor
     channels: int
     factor: int
-    path: Path | None = None
 
     @property
     def timesteps(self) -> int:
@@ -113,7 +111,15 @@ def small_unet(size: int, channels: int = 1, widths: tuple[int, ...] = (16, 32, 
 
 
 def from_modules(unet: torch.nn.Module, scheduler, path: Path | None = None) -> DiffusionModel:
-    """A :class:`DiffusionModel` from a diffusers UNet and scheduler (frozen, eval mode).
+    """A :class:`DiffusionModel` from a diffusers UNet and scheduler (the UNet frozen and put in eval mode).
+
+    Args:
+        unet: a ``diffusers.UNet2DModel`` (1 or 3 channels in and out).
+        scheduler: a diffusers DDPM/DDIM scheduler; its ``alphas_cumprod`` ``(T,)`` is copied as float32.
+        path: the folder it came from, named in the errors (``None`` for in-memory modules).
+
+    Returns:
+        :class:`DiffusionModel` (``factor = 2^(levels − 1)`` of the UNet's ``block_out_channels``).
 
     Raises:
         DeblurkitError: a UNet that is not 1- or 3-channel or not ε-predicting, or a scheduler
@@ -133,7 +139,7 @@ def from_modules(unet: torch.nn.Module, scheduler, path: Path | None = None) -> 
     for p in unet.parameters():
         p.requires_grad_(False)
     factor = 2 ** (len(cfg.block_out_channels) - 1)
-    return DiffusionModel(unet, torch.as_tensor(ac).float().clone(), int(cfg.in_channels), factor, path)
+    return DiffusionModel(unet, torch.as_tensor(ac).float().clone(), int(cfg.in_channels), factor)
 
 
 def load_diffusion_model(path: str | Path, device: torch.device | str = "cpu") -> DiffusionModel:

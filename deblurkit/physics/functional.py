@@ -200,3 +200,13 @@ def blur_adjoint(y: torch.Tensor, k: torch.Tensor, mode: Mode = "same", method: 
     zero = torch.zeros_like(y)
     _, pad_vjp = torch.func.vjp(lambda z: F.pad(z, pads, mode=pad_mode), zero)
     return pad_vjp(x)[0]
+
+
+def centre_crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The centred ``h × w`` region of ``t`` ``(..., H, W)`` (a view; ``h ≤ H``, ``w ≤ W``).
+
+    For ``H = h + S − 1`` with odd ``S`` it removes the ``(S − 1) / 2`` pixels that a valid
+    convolution by an ``S × S`` kernel consumes on each side.
+    """
+    dh, dw = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
+    return t[..., dh : dh + h, dw : dw + w]

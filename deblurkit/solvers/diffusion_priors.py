@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from deblurkit.models.diffusion import DiffusionModel
+from deblurkit.physics.functional import centre_crop
 from deblurkit.solvers.image_priors import DIPPrior, ImageSource
 
 #: BT.601 luma weights (RGB model → the luminance of the data term).
@@ -107,8 +108,7 @@ def to_image(x0: torch.Tensor, channels: int, H: int, W: int) -> torch.Tensor:
         img = (img * w).sum(1, keepdim=True)
     elif img.shape[1] == 1 and channels == 3:
         img = img.expand(-1, 3, -1, -1)
-    dh, dw = (img.shape[-2] - H) // 2, (img.shape[-1] - W) // 2
-    return img[..., dh : dh + H, dw : dw + W]
+    return centre_crop(img, H, W)
 
 
 def padded_size(model: DiffusionModel, H: int, W: int) -> tuple[int, int]:
@@ -142,8 +142,7 @@ class DDIMChainSource(ImageSource):
             self.x_T.mul_(math.sqrt(self.x_T.numel()) / self.x_T.norm().clamp(min=1e-12))
 
     def forward(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = self.x_T
-        x0 = x
+        x = x0 = self.x_T
         for i, t in enumerate(self.times):
             t_prev = self.times[i + 1] if i + 1 < len(self.times) else -1
             x, x0 = ddim_step(self.model, x, t, t_prev)
@@ -228,7 +227,6 @@ class BlindDPSPrior(DIPPrior):
         losses: list[float] = []
         diverged = None
         prior.train()
-        img = to_image(x.clamp(-1, 1), y.shape[1], H, W)
         for i, t in enumerate(times):
             t_prev = times[i + 1] if i + 1 < len(times) else -1
             x = x.detach().requires_grad_(True)

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deblurkit.models.dip import SkipConfig, SkipNet
+from deblurkit.physics.functional import centre_crop
 from deblurkit.runtime import seeded_global_rng
 from deblurkit.solvers.losses import data_fit_loss
 
@@ -104,10 +105,7 @@ class DIPSource(ImageSource):
         z = self.z
         if generator is not None:
             z = z + torch.randn(z.shape, generator=generator).to(z.device) * self.noise_std
-        out = self.net(z)
-        H, W = self.size
-        dh, dw = (out.shape[-2] - H) // 2, (out.shape[-1] - W) // 2
-        return out[..., dh : dh + H, dw : dw + W]
+        return centre_crop(self.net(z), *self.size)
 
 
 class ImagePrior:
@@ -324,12 +322,14 @@ class VDIPPrior(ImagePrior):
         return fit + self.kl_weight * self.kl(out, k, generator)
 
 
-def make_image_prior(name, diffusion=None) -> ImagePrior:
+def make_image_prior(name, diffusion=None, steps: int | None = None) -> ImagePrior:
     """The image prior called ``name`` (one of :data:`IMAGE_PRIOR_NAMES`), or ``name`` itself if it is one.
 
     Args:
         name: a prior name, or an :class:`ImagePrior` (returned unchanged).
         diffusion: the :class:`~deblurkit.models.diffusion.DiffusionModel` of ``"bird"`` / ``"blinddps"``.
+        steps: ``"bird"``: its iterations ``N``; ``"blinddps"``: its reverse-diffusion steps
+            (``None``: the priors' defaults, 100 each); ignored by the network priors.
 
     Raises:
         ValueError: an unknown name, or a diffusion prior without a diffusion model.
@@ -341,7 +341,9 @@ def make_image_prior(name, diffusion=None) -> ImagePrior:
 
         if diffusion is None:
             raise ValueError(f"the {name} prior needs a diffusion model (--diffusion-model)")
-        return BIRDPrior(diffusion) if name == "bird" else BlindDPSPrior(diffusion)
+        if name == "bird":
+            return BIRDPrior(diffusion) if steps is None else BIRDPrior(diffusion, iterations=steps)
+        return BlindDPSPrior(diffusion) if steps is None else BlindDPSPrior(diffusion, steps=steps)
     if name == "dip":
         return DIPPrior()
     if name in ("vdip-std", "vdip-sparse", "vdip-extreme"):

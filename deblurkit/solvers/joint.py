@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from deblurkit.physics.blur import UniformBlur
+from deblurkit.physics.functional import centre_crop
 from deblurkit.solvers.image_priors import DIPPrior, ImagePrior
 from deblurkit.solvers.kernel_priors import KernelPrior
 from deblurkit.solvers.presets import Preset
@@ -61,16 +62,6 @@ class SolveResult:
     mse: float
     diverged: str | None
     seconds: float
-
-
-def centre_crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """The centred ``h × w`` region of ``t`` ``(..., H, W)`` (a view; ``h ≤ H``, ``w ≤ W``).
-
-    For ``H = h + S − 1`` with odd ``S`` it removes the ``(S − 1) / 2`` pixels that a valid
-    convolution by an ``S × S`` kernel consumes on each side.
-    """
-    dh, dw = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
-    return t[..., dh : dh + h, dw : dw + w]
 
 
 def check_collapse(x: torch.Tensor, y: torch.Tensor) -> str | None:

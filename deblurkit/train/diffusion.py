@@ -106,12 +106,10 @@ def train_diffusion(
     diffusers = import_diffusers()
     from diffusers.training_utils import EMAModel
 
-    DDPMScheduler = diffusers.DDPMScheduler
-
     device = torch.device(device)
     torch.manual_seed(config.seed)
     unet = small_unet(config.size, 1, config.widths).to(device)
-    scheduler = DDPMScheduler(num_train_timesteps=config.timesteps, beta_schedule="linear", prediction_type="epsilon")
+    scheduler = diffusers.DDPMScheduler(num_train_timesteps=config.timesteps, beta_schedule="linear", prediction_type="epsilon")
     ema = EMAModel(unet.parameters(), decay=config.ema)
     opt = torch.optim.Adam(unet.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
