@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from deblurkit.color import rgb_to_ycbcr, ycbcr_to_rgb
 from deblurkit.physics.blur import UniformBlur
-from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.physics.functional import centre_crop
+from deblurkit.solvers.initial_kernel import luminance_tensor
 from deblurkit.solvers.joint import check_collapse
 from deblurkit.solvers.nonblind import HyperLaplacianConfig
 
