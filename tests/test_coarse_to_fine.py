@@ -117,6 +117,16 @@ def test_free_model_and_errors() -> None:
         c2f.estimate_kernel_c2f(y[..., :15, :15], 15, "free")
 
 
+def test_lambda_floor_scales_with_noise_variance() -> None:
+    cfg = c2f.PyramidConfig()
+    assert cfg.lambda_floor(0.0) == cfg.lambda_min
+    # σ = 0.01 RGB noise reads σ̂ ≈ 0.006 on the luminance: the floor measured best there
+    assert math.isclose(cfg.lambda_floor(0.006), 1e-3, rel_tol=0.02)
+    assert math.isclose(cfg.lambda_floor(0.012), 4 * cfg.lambda_floor(0.006), rel_tol=1e-9)
+    with pytest.raises(ValueError, match="noise_std"):
+        cfg.lambda_floor(-1e-3)
+
+
 def test_pyramid_levels_end_at_full_resolution() -> None:
     lv = c2f.pyramid_levels(321, 481, 55)
     assert lv[-1] == c2f.Level(1.0, 321, 481, 55)

@@ -63,7 +63,8 @@ class CameraFieldConfig:
         lr: Adam learning rate of the roll and translations (pixels per step).
         lr_weights: Adam learning rate of the pose log-weights.
         lambda_l0: L0 weight λ of the first image update (intensities in ``[0, 1]``).
-        lambda_decay, lambda_min, gamma: the uniform estimator's λ decay, λ floor and kernel-norm
+        lambda_decay, lambda_min, gamma: λ decay, λ floor (the uniform estimator's floor at
+            σ = 0.01, :meth:`~deblurkit.solvers.coarse_to_fine.PyramidConfig.lambda_floor`) and kernel-norm
             weight γ (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`; γ weighs the mean
             ``‖k_i‖²`` here).
         threshold: taps of the starting kernel below ``threshold · max`` get no pose.
@@ -76,7 +77,7 @@ class CameraFieldConfig:
     lr_weights: float = 0.05
     lambda_l0: float = 2e-3
     lambda_decay: float = PyramidConfig.lambda_decay
-    lambda_min: float = PyramidConfig.lambda_min
+    lambda_min: float = 1e-3
     gamma: float = PyramidConfig.gamma
     threshold: float = 0.05
     focal: float | None = None

@@ -10,7 +10,8 @@ from coarse to fine, ``iterations`` alternations of
 
 (a) an **image update** ``x = argmin ‖k ⊛ x − y‖² + λ ‖∇x‖₀`` by half-quadratic splitting, each step
     closed form in the Fourier domain (:func:`l0_restore`, Xu et al. 2013 Algorithm 1; λ decays by
-    1/1.1 per alternation as in Pan et al.'s code, down to :attr:`PyramidConfig.lambda_min`), and
+    1/1.1 per alternation as in Pan et al.'s code, down to a floor that grows with the noise,
+    :meth:`PyramidConfig.lambda_floor`), and
 (b) a **kernel update** on the data term in the gradient domain,
     ``E(k) = Σ_{d∈{x,y}} ‖k ⊛ ∂_d x − ∂_d y‖² + γ ‖k‖²`` (Cho & Lee 2009 Eq. (6); Pan et al. 2014
     Eq. (9)), a quadratic form evaluated from the correlations of the gradient maps
@@ -62,8 +63,12 @@ class PyramidConfig:
         iterations: image/kernel alternations per level (5 in Pan et al.'s code).
         lambda_l0: initial L0 weight λ of the image update (``4e-3``, Pan et al.; intensities in ``[0, 1]``).
         lambda_decay: λ is divided by this after every alternation (1.1, Pan et al.).
-        lambda_min: lower bound of λ (Pan et al. use ``1e-4`` on noise-free text; ``1e-3`` keeps the
-            fine levels from fitting σ = 0.01 noise, measured on training-split photos).
+        lambda_min: lower bound of λ on a noise-free input (``1e-4``, Pan et al.'s code).
+        lambda_noise: the bound grows with the noise as ``max(lambda_min, lambda_noise · σ̂²)``
+            (σ̂ the luminance noise std in ``[0, 1]`` units): the likelihood ``‖k ⊛ x − y‖²/2σ²`` makes
+            the L0 weight of a MAP estimate ``2σ² ×`` the prior's weight, and 28 puts the bound at
+            ``1e-3`` at σ̂ = 0.006 (σ = 0.01 RGB noise), the best of 1e-3 / 2e-3 / 4e-3 on 24
+            training-split photos (``docs/benchmarks.md``, "what did not help").
         kappa: growth factor of the HQS penalty β (2, Xu et al. 2013).
         beta_max: last β of the HQS continuation (``1e5``, Xu et al. 2013).
         gamma: weight of ``‖k‖²`` in the kernel update, relative to the data term's scale
@@ -90,7 +95,8 @@ class PyramidConfig:
     iterations: int = 5
     lambda_l0: float = 4e-3
     lambda_decay: float = 1.1
-    lambda_min: float = 1e-3
+    lambda_min: float = 1e-4
+    lambda_noise: float = 28.0
     kappa: float = 2.0
     beta_max: float = 1e5
     gamma: float = 0.1
@@ -107,6 +113,18 @@ class PyramidConfig:
             raise ValueError("need coarsest_kernel ≥ 3, 0 < ratio < 1 and iterations ≥ 1")
         if self.latent_steps < 1 or self.free_steps < 1 or self.starts < 0 or self.select_levels < 1:
             raise ValueError("need latent_steps, free_steps, select_levels ≥ 1 and starts ≥ 0")
+
+    def lambda_floor(self, noise_std: float) -> float:
+        """The lower bound of λ for an input of luminance noise std ``noise_std`` (``[0, 1]`` units).
+
+        Returns ``max(lambda_min, lambda_noise · noise_std²)`` (see the attributes).
+
+        Raises:
+            ValueError: a negative ``noise_std``.
+        """
+        if noise_std < 0:
+            raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
+        return max(self.lambda_min, self.lambda_noise * noise_std**2)
 
 
 @dataclass(frozen=True)
@@ -519,8 +537,9 @@ def estimate_kernel_c2f(
             mean code ``g1(0)`` and ``config.starts`` random codes ``g1(z)``, ``z ~ N(0, I)`` drawn
             from ``seed``, are added. ``"free"`` starts from a centred 3×3 box, Pan et al.'s start.
         config: pyramid settings.
-        noise_std: estimated noise std of ``y`` (``[0, 1]`` units) for the start selection's
-            residual; at a level of scale ``s`` it is taken as ``noise_std · s`` (area averaging).
+        noise_std: estimated noise std of ``y`` (``[0, 1]`` units): it sets the floor of λ
+            (:meth:`PyramidConfig.lambda_floor`) and the start selection's residual, where at a
+            level of scale ``s`` it is taken as ``noise_std · s`` (area averaging).
         seed: seeds the random starts.
         progress: ``progress(step, total, energy)`` after every kernel update.
 
@@ -550,6 +569,7 @@ def estimate_kernel_c2f(
     levels = [lv for lv in pyramid_levels(H, W, kernel_size, cfg) if min(lv.height, lv.width) >= lv.kernel + 2]
     ys = [resize_image(y, lv.height, lv.width) for lv in levels]
     total = len(levels) * cfg.iterations
+    lam_floor = cfg.lambda_floor(noise_std)
     n_sel = min(cfg.select_levels, len(levels))
 
     # the states that run through the selection levels: (name, kernel parameter)
@@ -589,7 +609,7 @@ def estimate_kernel_c2f(
             with torch.no_grad():
                 e = float(term(kernel_of(param, lv.kernel)))
             energies.append(e)
-            lam = max(lam / cfg.lambda_decay, cfg.lambda_min)
+            lam = max(lam / cfg.lambda_decay, lam_floor)
             if progress is not None:
                 progress(step0 + it + 1, total, e)
         return param, lam, x
