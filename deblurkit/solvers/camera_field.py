@@ -63,9 +63,9 @@ class CameraFieldConfig:
         lr: Adam learning rate of the roll and translations (pixels per step).
         lr_weights: Adam learning rate of the pose log-weights.
         lambda_l0: L0 weight λ of the first image update (intensities in ``[0, 1]``).
-        lambda_decay, lambda_min, gamma: λ decay, λ floor (the uniform estimator's floor at
-            σ = 0.01, :meth:`~deblurkit.solvers.coarse_to_fine.PyramidConfig.lambda_floor`) and kernel-norm
-            weight γ (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`; γ weighs the mean
+        lambda_decay, lambda_min, gamma: λ decay, λ floor (``1e-3``, what
+            :meth:`~deblurkit.solvers.coarse_to_fine.PyramidConfig.lambda_floor` gives at σ = 0.01) and
+            kernel-norm weight γ (:class:`~deblurkit.solvers.coarse_to_fine.PyramidConfig`; γ weighs the mean
             ``‖k_i‖²`` here).
         threshold: taps of the starting kernel below ``threshold · max`` get no pose.
         focal: focal length in pixels; ``None``: the image's longer side.
