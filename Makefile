@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo-out
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/deblurkit demo -o $(DEMO)
 
-## test: the whole test suite (fast; runs in CI through .ci/run).
+## test: the test suite without the multi-process tests, on all cores (pytest-xdist); CI runs it
+## and then test-slow through .ci/run.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
+
+## test-slow: the multi-process (torchrun) tests, marked `slow`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 ## bench: speed benchmarks; results go to docs/benchmarks.md by hand, with the machine.
 bench: $(STAMP)

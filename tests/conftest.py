@@ -32,3 +32,13 @@ def cli():
 def rng():
     """A seeded NumPy generator."""
     return np.random.default_rng(1234)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker uses one torch thread so that the workers share the cores."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
