@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -36,8 +38,6 @@ def rng():
 
 def pytest_configure(config):
     """Under pytest-xdist, each worker uses one torch thread so that the workers share the cores."""
-    import os
-
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
 
