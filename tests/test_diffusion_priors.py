@@ -148,12 +148,13 @@ def test_train_diffusion_writes_a_loadable_folder_with_a_model_card(cli, tmp_pat
     for i in range(3):
         write_image(imgs / f"{i}.png", rng.random((70, 80, 3)).astype(np.float32))
     out = tmp_path / "ddpm"
-    r = cli("train-diffusion", "--images", str(imgs), "--size", "64", "--steps", "2", "--batch", "2", "--split", "all", "-o", str(out), "-q")
+    r = cli("train-diffusion", "--images", str(imgs), "--size", "64", "--steps", "2", "--batch", "2", "--split", "all",
+            "--sample-steps", "2", "-o", str(out), "-q")
     assert r.code == 0, r.output
     m = load_diffusion_model(out)
     assert m.channels == 1
     card = (out / "README.md").read_text()
-    assert "train-diffusion" in card and "sha256" in card
+    assert "train-diffusion" in card and "sha256" in card and "--sample-steps 2" in card and "(2 steps" in card
     assert json.loads((out / "training.json").read_text())["config"]["steps"] == 2
     r = cli("train-diffusion", "--images", str(imgs), "--size", "64", "--steps", "2", "-o", str(out), "--split", "all")
     assert r.code == 0 and "skipping" in r.output

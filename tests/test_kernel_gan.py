@@ -32,11 +32,6 @@ TABLE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(2)
-
-
 def _layer_sides(g: KernelGenerator, z: torch.Tensor) -> list[int]:
     sides, x = [], g.g1(z)
     sides.append(x.shape[-1])

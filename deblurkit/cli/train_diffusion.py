@@ -41,6 +41,9 @@ def train_diffusion_cmd(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 10000,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Crops per step.")] = 16,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = 2e-4,
+    sample_steps: Annotated[
+        int, typer.Option("--sample-steps", min=1, help="DDIM steps of the 16 samples drawn into samples.png.")
+    ] = 50,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads (default: torch's choice).")] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -72,7 +75,7 @@ def train_diffusion_cmd(
     digest = sha256(tmp / "unet" / "diffusion_pytorch_model.safetensors")
     command = (
         f"deblurkit train-diffusion --images {shlex.quote(str(images))} --size {size} --split {split} --steps {steps} "
-        f"--batch {batch} --lr {lr:g} --seed {seed} -o {shlex.quote(str(out))}"
+        f"--batch {batch} --lr {lr:g} --seed {seed} --sample-steps {sample_steps} -o {shlex.quote(str(out))}"
     )
     record = {
         "command": command,
@@ -84,7 +87,7 @@ def train_diffusion_cmd(
         "final_loss_mean_last_200": float(sum(losses[-200:]) / len(losses[-200:])),
         "sha256": {"unet/diffusion_pytorch_model.safetensors": digest},
     }
-    write_image(tmp / "samples.png", sample_grid(unet, scheduler, seed=seed), bit_depth=8)
+    write_image(tmp / "samples.png", sample_grid(unet, scheduler, steps=sample_steps, seed=seed), bit_depth=8)
     (tmp / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     (tmp / "README.md").write_text(
         f"# Unconditional DDPM, {size}×{size} luminance crops\n\n"
@@ -93,7 +96,7 @@ def train_diffusion_cmd(
         f"- data: {len(data)} photos, {split} split of `{images}`\n- seed: {seed}\n- wall time: {wall:.0f} s\n"
         f"- machine: {record['machine']}\n- final loss (mean of the last 200 steps): {record['final_loss_mean_last_200']:.4f}\n"
         f"- sha256 of `unet/diffusion_pytorch_model.safetensors`: `{digest}`\n"
-        "- `samples.png`: 16 unconditional DDIM samples (50 steps, η = 0, seed as above) of the saved weights\n"
+        f"- `samples.png`: 16 unconditional DDIM samples ({sample_steps} steps, η = 0, seed as above) of the saved weights\n"
     )
     if out.exists():
         shutil.rmtree(out)
