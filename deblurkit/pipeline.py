@@ -2,7 +2,8 @@
 
 Per input ``<stem>.<ext>`` the outputs in the output folder are
 
-- ``<stem>_deblurred.<ext>`` — the restored image, in the input's bit depth;
+- ``<stem>_deblurred.<ext>`` — the restored image, in the input's bit depth (a byte copy of the input when
+  the "do no harm" fallback returns it);
 - ``<stem>_kernel.png`` (scaled for viewing) and ``<stem>_kernel.npy`` (exact, true convolution);
   for non-uniform deblurring ``<stem>_kernels.png`` (the kernel field: every patch kernel drawn at
   its patch centre over the dimmed output) and ``<stem>_kernels.npy`` (``(rows, cols, S, S)``);
@@ -391,7 +392,7 @@ def deblur_file(
             )
         except ValueError as e:
             raise DeblurkitError(f"{source}: {e}") from None
-        write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])
+        write_restored(paths["image"], result.image, img, source, info.bit_depth)
         write_image(paths["kernel_png"], kernel_field(result.image, result.kernels, result.centres), bit_depth=8, protect=[source])
         buf = io.BytesIO()
         np.save(buf, result.kernels.astype(np.float32))
@@ -434,13 +435,27 @@ def deblur_file(
                 f"then in the smallest window holding its support; sizes run: {', '.join(map(str, tried))})"
             )
         k = result.kernel
-        write_image(paths["image"], result.image, bit_depth=info.bit_depth, protect=[source])
+        write_restored(paths["image"], result.image, img, source, info.bit_depth)
         record["result"] = result.summary()
     write_kernel(paths["kernel_png"], k, protect=[source])
     write_kernel(paths["kernel_npy"], k, protect=[source])
     record["seconds"] = round(time.perf_counter() - started, 2)
     atomic_write_bytes(paths["json"], (json.dumps(record, indent=2, default=_json_default) + "\n").encode(), [source])
     return record
+
+
+def write_restored(path: Path, restored: np.ndarray, observed: np.ndarray, source: Path, bit_depth: int) -> None:
+    """Write the restored image atomically; when it *is* the input (the "do no harm" fallback),
+    copy the input file's bytes, so that a returned JPEG is not re-encoded.
+
+    Args:
+        path: output path (same suffix as ``source``); restored / observed: ``(H, W, C)`` float32
+            in ``[0, 1]``; source: the input file, never overwritten; bit_depth: 8 or 16.
+    """
+    if restored.shape == observed.shape and np.array_equal(restored, observed) and path.suffix.lower() == source.suffix.lower():
+        atomic_write_bytes(path, source.read_bytes(), [source])
+    else:
+        write_image(path, restored, bit_depth=bit_depth, protect=[source])
 
 
 def _json_default(o):  # noqa: ANN001, ANN202

@@ -141,3 +141,17 @@ def test_eval_pairs_deblur_outputs_by_the_levin_rule(tmp_path):
     assert m and m.group("gt") == "im3" and m.group("kernel") == "kernel7"
     np.save(tmp_path / "im3_kernel7_img_kernel.npy", np.ones((3, 3)))
     assert find_kernel(tmp_path, "im3_kernel7_img_deblurred") == tmp_path / "im3_kernel7_img_kernel.npy"
+
+
+def test_a_returned_input_keeps_its_bytes(tmp_path, rng):
+    from deblurkit.pipeline import write_restored
+
+    src = tmp_path / "photo.jpg"
+    write_image(src, rng.random((40, 48, 3)).astype(np.float32))
+    observed, info = read_image(src)
+    out = tmp_path / "out" / "photo_deblurred.jpg"
+    out.parent.mkdir()
+    write_restored(out, observed.copy(), observed, src, info.bit_depth)  # the fallback: no re-encoding
+    assert out.read_bytes() == src.read_bytes()
+    write_restored(out, np.clip(observed * 0.5, 0, 1), observed, src, info.bit_depth)
+    assert out.read_bytes() != src.read_bytes() and read_image(out)[0].shape == observed.shape
