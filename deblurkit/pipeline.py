@@ -392,7 +392,7 @@ def deblur_file(
             )
         except ValueError as e:
             raise DeblurkitError(f"{source}: {e}") from None
-        write_restored(paths["image"], result.image, img, source, info.bit_depth)
+        write_restored(paths["image"], result.image, result.returned_input, source, info.bit_depth)
         write_image(paths["kernel_png"], kernel_field(result.image, result.kernels, result.centres), bit_depth=8, protect=[source])
         buf = io.BytesIO()
         np.save(buf, result.kernels.astype(np.float32))
@@ -435,7 +435,7 @@ def deblur_file(
                 f"then in the smallest window holding its support; sizes run: {', '.join(map(str, tried))})"
             )
         k = result.kernel
-        write_restored(paths["image"], result.image, img, source, info.bit_depth)
+        write_restored(paths["image"], result.image, result.returned_input, source, info.bit_depth)
         record["result"] = result.summary()
     write_kernel(paths["kernel_png"], k, protect=[source])
     write_kernel(paths["kernel_npy"], k, protect=[source])
@@ -444,15 +444,19 @@ def deblur_file(
     return record
 
 
-def write_restored(path: Path, restored: np.ndarray, observed: np.ndarray, source: Path, bit_depth: int) -> None:
-    """Write the restored image atomically; when it *is* the input (the "do no harm" fallback),
-    copy the input file's bytes, so that a returned JPEG is not re-encoded.
+def write_restored(path: Path, restored: np.ndarray, returned_input: bool, source: Path, bit_depth: int) -> None:
+    """Write the restored image atomically; when the "do no harm" fallback returned the input,
+    copy the input file's bytes instead, so that a returned JPEG is not re-encoded.
 
     Args:
-        path: output path (same suffix as ``source``); restored / observed: ``(H, W, C)`` float32
-            in ``[0, 1]``; source: the input file, never overwritten; bit_depth: 8 or 16.
+        path: output path (``<stem>_deblurred.<ext>``, the input's suffix); restored: ``(H, W, C)``
+            float32 in ``[0, 1]``; returned_input: the solver's ``returned_input`` flag;
+            source: the input file, never overwritten; bit_depth: 8 or 16.
+
+    Raises:
+        DeblurkitError: ``path`` is an input file (:func:`deblurkit.io.write_image`'s protection).
     """
-    if restored.shape == observed.shape and np.array_equal(restored, observed) and path.suffix.lower() == source.suffix.lower():
+    if returned_input:
         atomic_write_bytes(path, source.read_bytes(), [source])
     else:
         write_image(path, restored, bit_depth=bit_depth, protect=[source])

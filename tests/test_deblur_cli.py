@@ -151,7 +151,7 @@ def test_a_returned_input_keeps_its_bytes(tmp_path, rng):
     observed, info = read_image(src)
     out = tmp_path / "out" / "photo_deblurred.jpg"
     out.parent.mkdir()
-    write_restored(out, observed.copy(), observed, src, info.bit_depth)  # the fallback: no re-encoding
+    write_restored(out, observed, True, src, info.bit_depth)  # the fallback: no re-encoding
     assert out.read_bytes() == src.read_bytes()
-    write_restored(out, np.clip(observed * 0.5, 0, 1), observed, src, info.bit_depth)
+    write_restored(out, np.clip(observed * 0.5, 0, 1), False, src, info.bit_depth)
     assert out.read_bytes() != src.read_bytes() and read_image(out)[0].shape == observed.shape

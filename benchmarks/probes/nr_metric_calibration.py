@@ -17,7 +17,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from deblurkit.io.images import read_image
+from deblurkit.io import read_image
 from deblurkit.metrics.iqa import load_metric
 
 

